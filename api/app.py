@@ -1,0 +1,68 @@
+"""The FastAPI application: ``create_app()`` wires settings, the store and the broker.
+
+Run it with ``guardq api`` (uvicorn, factory mode). Everything the routes use lives on
+``app.state``, built here once per process: the settings, the session factory, the Celery
+app that sends tasks by name, a Redis client for health and queue depth, and the metrics
+registry.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from redis import Redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.errors import install_error_handlers
+from api.metrics import GuardqCollector
+from api.routes import health, jobs, moderations
+from guardq.settings import Settings, get_settings
+from guardq.store.db import create_db_engine
+from guardq.store.db import session_factory as build_session_factory
+
+# Health checks and scrapes must answer fast when Redis is unreachable.
+_REDIS_TIMEOUT_S = 2.0
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    celery_app: Celery | None = None,
+) -> FastAPI:
+    """The API on ``settings`` (default: the process settings).
+
+    ``session_factory`` and ``celery_app`` default to ones built from the settings; the
+    Celery app is built on first use, so the API starts (and reports the broker down in
+    /healthz) when GUARDQ_BROKER_URL is unset.
+    """
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="guardq",
+        summary="Queue-based moderation on the Qwen3Guard-Gen safety models",
+        version="0.1.0",
+    )
+    state = app.state
+    state.settings = settings
+    state.session_factory = session_factory or build_session_factory(
+        create_db_engine(settings.database_url)
+    )
+    state.celery = celery_app
+    state.redis = (
+        Redis.from_url(
+            settings.broker_url,
+            socket_timeout=_REDIS_TIMEOUT_S,
+            socket_connect_timeout=_REDIS_TIMEOUT_S,
+        )
+        if settings.broker_url
+        else None
+    )
+    state.registry = CollectorRegistry(auto_describe=False)
+    state.registry.register(GuardqCollector(state.session_factory, state.redis))
+
+    install_error_handlers(app)
+    app.include_router(jobs.router)
+    app.include_router(moderations.router)
+    app.include_router(health.router)
+    return app

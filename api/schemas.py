@@ -1,0 +1,151 @@
+"""Request and response bodies of the producer API.
+
+Requests are parsed here for types and shapes; content rules that depend on settings
+(sizes, counts) and on two fields together (an item's shape against the job's mode) are
+checked in ``api.validation``, so that every message can name the field and the limit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr, field_validator
+
+from guardq.policy import Action
+from guardq.store.enums import ItemStatus, JobStatus, Priority
+from guardq.store.models import REF_LENGTH
+from guardq.verdict import Mode, Severity
+
+CALLBACK_URL_LENGTH = 2048
+
+
+class JobItemIn(BaseModel):
+    """One item: ``text`` (prompt mode), or ``prompt`` and ``response`` (response mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr | None = None
+    prompt: StrictStr | None = None
+    response: StrictStr | None = None
+    ref: Annotated[StrictStr | None, Field(max_length=REF_LENGTH)] = None
+    # Stored as given and returned with the results: ids and tags, never content.
+    metadata: JsonValue = None
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Mode = Mode.PROMPT
+    priority: Priority = Priority.REALTIME
+    callback_url: Annotated[StrictStr | None, Field(max_length=CALLBACK_URL_LENGTH)] = None
+    items: Annotated[list[JobItemIn], Field(min_length=1)]
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value
+
+
+class JobLinks(BaseModel):
+    self: str
+    results: str
+
+
+class JobPublic(BaseModel):
+    id: uuid.UUID
+    mode: Mode
+    priority: Priority
+    status: JobStatus
+    total: int
+    done: int
+    failed: int
+    queued: int
+    model: str
+    callback_url: str | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    links: JobLinks
+
+
+class SeverityScoresOut(BaseModel):
+    safe: float
+    controversial: float
+    unsafe: float
+
+
+class SpanOut(BaseModel):
+    start: int
+    end: int
+
+
+class ResultItem(BaseModel):
+    """One item's outcome; the verdict fields are null until the item is judged.
+
+    ``severity`` null on a ``done`` item means the model output did not parse (``error``
+    says why); the policy never allows such an item.
+    """
+
+    index: int
+    ref: str | None
+    content_sha256: str
+    metadata: JsonValue
+    status: ItemStatus
+    error: str | None
+    severity: Severity | None
+    categories: list[str]
+    refusal: bool | None
+    action: Action | None
+    reason: str | None
+    scores: SeverityScoresOut | None
+    span: SpanOut | None
+    model: str | None
+    served_from_cache: bool | None
+    latency_ms: int | None
+
+
+class ResultsPage(BaseModel):
+    job_id: uuid.UUID
+    status: JobStatus
+    items: list[ResultItem]
+    # Pass as ``after`` for the next page; null on the last page.
+    next_after: int | None
+    next: str | None
+
+
+class ModerationRequest(BaseModel):
+    """OpenAI's moderation request: ``input`` is a string or an array of strings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Typed loosely on purpose: api.validation reports a wrong type as "input[2]:
+    # expected a string, got number" instead of pydantic's per-union-branch errors.
+    input: JsonValue
+    model: StrictStr | None = None
+
+
+class ModerationResult(BaseModel):
+    flagged: bool
+    categories: dict[str, bool]
+    category_scores: dict[str, float]
+    severity: Severity | None
+    refusal: bool | None
+    action: Action
+    reason: str
+    content_sha256: str
+
+
+class ModerationResponse(BaseModel):
+    id: str
+    model: str
+    results: list[ModerationResult]
+    job_id: uuid.UUID

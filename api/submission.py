@@ -1,0 +1,65 @@
+"""Handing a validated job to ``guardq.submit``, with its failures as HTTP answers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from celery import Celery
+from fastapi import HTTPException, status
+
+from api.errors import FieldError, InputError
+from api.views import job_path
+from guardq.queue import make_celery
+from guardq.store.enums import Priority
+from guardq.store.jobs import NewItem
+from guardq.submit import EnqueueError, submit_job
+from guardq.verdict import Mode
+
+
+def _celery(state: Any) -> Celery:
+    if state.celery is None:
+        try:
+            state.celery = make_celery(state.settings)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    return state.celery
+
+
+def submit(
+    state: Any,
+    *,
+    mode: Mode,
+    priority: Priority,
+    items: Sequence[NewItem],
+    callback_url: str | None,
+    api_key_id: uuid.UUID,
+) -> uuid.UUID:
+    """Commit and enqueue the job; its id. 503 when the broker refuses the tasks."""
+    try:
+        job = submit_job(
+            session_factory=state.session_factory,
+            mode=mode,
+            priority=priority,
+            items=items,
+            model_id=state.settings.model,
+            callback_url=callback_url,
+            api_key_id=api_key_id,
+            app=_celery(state),
+        )
+    except ValueError as exc:
+        # The store's own checks; api.validation has already applied them, so this is a
+        # backstop. Its messages name the field and never quote content.
+        raise InputError([FieldError(("items",), str(exc))]) from None
+    except EnqueueError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            {
+                "msg": "the broker did not take the job's tasks; the job is marked failed, "
+                "submit it again",
+                "job_id": str(exc.job_id),
+                "status_url": job_path(exc.job_id),
+            },
+        ) from None
+    return job.id

@@ -1,0 +1,166 @@
+"""Content rules of a request, checked after parsing: sizes, counts and item shapes.
+
+Each rule's message names the field (``items[3].text``), the problem and the limit, and
+never quotes the content. All problems of a request are reported together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from api.errors import FieldError, InputError
+from api.schemas import JobCreate, JobItemIn
+from guardq.settings import Settings
+from guardq.store.jobs import NewItem
+from guardq.verdict import Mode
+
+# Metadata travels with every result row; ids and tags fit easily, content should not.
+MAX_METADATA_CHARS = 4096
+
+Loc = tuple[str | int, ...]
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _check_text(loc: Loc, value: str, settings: Settings, errors: list[FieldError]) -> None:
+    if not value.strip():
+        errors.append(FieldError(loc, "is empty or whitespace only", "blank_text"))
+    elif len(value) > settings.max_text_chars:
+        errors.append(
+            FieldError(
+                loc,
+                f"{len(value)} characters, over the limit of {settings.max_text_chars} "
+                "(GUARDQ_MAX_TEXT_CHARS)",
+                "text_too_long",
+            )
+        )
+
+
+def _check_count(loc: Loc, count: int, settings: Settings) -> None:
+    if count > settings.max_items_per_request:
+        raise InputError(
+            [
+                FieldError(
+                    loc,
+                    f"{count} items, over the limit of {settings.max_items_per_request} per "
+                    "request (GUARDQ_MAX_ITEMS_PER_REQUEST)",
+                    "too_many_items",
+                )
+            ]
+        )
+
+
+def _job_item(
+    index: int, item: JobItemIn, mode: Mode, settings: Settings, errors: list[FieldError]
+) -> NewItem | None:
+    loc: Loc = ("items", index)
+    has_text = item.text is not None
+    has_pair = item.prompt is not None or item.response is not None
+    before = len(errors)
+    if has_text and has_pair:
+        errors.append(FieldError(loc, "give either text, or prompt and response; not both"))
+    elif not has_text and not has_pair:
+        errors.append(
+            FieldError(
+                loc,
+                "missing content: give text (mode 'prompt') or prompt and response "
+                "(mode 'response')",
+                "missing",
+            )
+        )
+    elif has_text and mode is Mode.RESPONSE:
+        errors.append(
+            FieldError(
+                (*loc, "text"),
+                "mode 'response' takes prompt and response, not text",
+                "wrong_mode",
+            )
+        )
+    elif has_pair and mode is Mode.PROMPT:
+        errors.append(
+            FieldError(
+                loc,
+                "a prompt and response pair needs mode 'response'; this job's mode is 'prompt'",
+                "wrong_mode",
+            )
+        )
+    else:
+        for field in ("text",) if has_text else ("prompt", "response"):
+            value = getattr(item, field)
+            if value is None:
+                errors.append(FieldError((*loc, field), "required with mode 'response'", "missing"))
+            else:
+                _check_text((*loc, field), value, settings, errors)
+    if item.metadata is not None:
+        size = len(json.dumps(item.metadata, ensure_ascii=False, separators=(",", ":")))
+        if size > MAX_METADATA_CHARS:
+            errors.append(
+                FieldError(
+                    (*loc, "metadata"),
+                    f"{size} characters of JSON, over the limit of {MAX_METADATA_CHARS}",
+                    "metadata_too_long",
+                )
+            )
+    if len(errors) > before:
+        return None
+    if mode is Mode.PROMPT:
+        return NewItem(text=item.text, ref=item.ref, metadata=item.metadata)
+    return NewItem(text=item.response, prompt=item.prompt, ref=item.ref, metadata=item.metadata)
+
+
+def job_items(body: JobCreate, settings: Settings) -> list[NewItem]:
+    """The job's items as store inputs; raises InputError listing every problem."""
+    _check_count(("items",), len(body.items), settings)
+    errors: list[FieldError] = []
+    items = [
+        _job_item(index, item, body.mode, settings, errors) for index, item in enumerate(body.items)
+    ]
+    if errors:
+        raise InputError(errors)
+    return items
+
+
+def moderation_items(value: object, settings: Settings) -> list[NewItem]:
+    """OpenAI's ``input`` (a string or an array of strings) as prompt-mode items."""
+    if isinstance(value, str):
+        texts: Sequence[object] = [value]
+        locs: list[Loc] = [("input",)]
+    elif isinstance(value, list):
+        if not value:
+            raise InputError(
+                [FieldError(("input",), "the array is empty; give at least one string")]
+            )
+        _check_count(("input",), len(value), settings)
+        texts, locs = value, [("input", index) for index in range(len(value))]
+    else:
+        raise InputError(
+            [
+                FieldError(
+                    ("input",),
+                    f"expected a string or an array of strings, got {_json_type(value)}",
+                    "type_error",
+                )
+            ]
+        )
+    errors: list[FieldError] = []
+    for loc, text in zip(locs, texts, strict=True):
+        if isinstance(text, str):
+            _check_text(loc, text, settings, errors)
+        else:
+            errors.append(
+                FieldError(loc, f"expected a string, got {_json_type(text)}", "type_error")
+            )
+    if errors:
+        raise InputError(errors)
+    return [NewItem(text=text) for text in texts]

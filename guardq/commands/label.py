@@ -1,0 +1,85 @@
+"""``guardq label``: add verdict columns to every row of a JSONL, CSV or Parquet file.
+
+Through the Celery workers when ``GUARDQ_BROKER_URL`` is set (results read back from
+``GUARDQ_DATABASE_URL``, which must be the workers' store); in this process otherwise,
+on the same pipeline and an embedded SQLite store. Re-running after an interruption
+continues where the last run's checkpoint (``OUT.progress.json``) ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from guardq.labeling.readers import Fields
+from guardq.labeling.runner import label_file, rejects_path
+from guardq.settings import DEMO_MODEL, get_settings
+from guardq.verdict import Mode
+
+# Windows of this many bulk tasks per queued job, a few jobs in flight: enough work
+# queued for several workers, little redone after an interruption.
+QUEUE_WINDOW_TASKS = 4
+QUEUE_DEPTH = 4
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    label = commands.add_parser("label", help=__doc__.split(": ", 1)[1].split("\n")[0])
+    label.add_argument("input", type=Path, help="a .jsonl, .csv or .parquet file")
+    label.add_argument("-o", "--output", type=Path, required=True, help="same format as input")
+    label.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.PROMPT.value)
+    label.add_argument("--text-field", default="text", help="prompt mode's column (text)")
+    label.add_argument("--prompt-field", default="prompt", help="response mode (prompt)")
+    label.add_argument("--response-field", default="response", help="response mode (response)")
+    label.add_argument("--model", help="HF id or directory (default: GUARDQ_MODEL)")
+    label.add_argument("--no-progress", action="store_true", help="no progress bar")
+    label.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if not args.input.is_file():
+        raise ValueError(f"{args.input}: no such file")
+    mode = Mode(args.mode)
+    fields = Fields(mode, args.text_field, args.prompt_field, args.response_field)
+    model = args.model or settings.model
+    if Path(model).resolve() == DEMO_MODEL.resolve():
+        print(
+            "NOTE: models/demo is NOT a safety model; its verdicts mean nothing.", file=sys.stderr
+        )
+
+    if settings.broker_url is not None:
+        executor, window = _queue_executor(settings, model, mode)
+    else:
+        from worker.inprocess import InProcessExecutor, embedded_runtime
+
+        executor = InProcessExecutor(embedded_runtime(model=model), mode=mode)
+        window = settings.bulk_task_items
+    progress = label_file(
+        args.input,
+        args.output,
+        fields=fields,
+        model_id=model,
+        executor=executor,
+        window=window,
+        show_progress=not args.no_progress,
+    )
+    print(
+        f"{args.output}: {progress.labeled} labeled, {progress.rejected} rejected"
+        + (f" (see {rejects_path(args.output)})" if progress.rejected else ""),
+        file=sys.stderr,
+    )
+    return 1 if progress.rejected else 0
+
+
+def _queue_executor(settings, model: str, mode: Mode):
+    from guardq.labeling.runner import QueueExecutor
+    from guardq.store.db import get_session_factory
+
+    if settings.database_url is None:
+        raise ValueError(
+            "GUARDQ_BROKER_URL is set but GUARDQ_DATABASE_URL is not: labeling through the "
+            "workers reads their verdicts from their store"
+        )
+    executor = QueueExecutor(get_session_factory(), model, mode=mode, depth=QUEUE_DEPTH)
+    return executor, settings.bulk_task_items * QUEUE_WINDOW_TASKS

@@ -1,0 +1,136 @@
+"""``guardq worker``: one Celery worker process per device, supervised until a signal.
+
+Each device gets its own ``celery worker`` process (solo pool, its own hostname) with
+``GUARDQ_DEVICE`` set to that device, polling realtime before bulk. One extra,
+model-free worker (threads pool) sends job callbacks. The supervisor forwards
+SIGTERM/SIGINT to them (Celery's warm shutdown: the running batch finishes), kills what
+is still alive after a grace period, and, when one worker dies on its own, stops the
+others and exits with its code, so that the container's restart policy starts afresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from guardq.queue import BULK, CALLBACKS, REALTIME
+from guardq.settings import get_settings
+
+# Seconds the workers get to finish their current batch after SIGTERM.
+SHUTDOWN_GRACE_S = 60
+CALLBACK_THREADS = 4
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    worker = commands.add_parser("worker", help=__doc__.split(": ", 1)[1].split("\n")[0])
+    worker.add_argument(
+        "--devices",
+        help="comma-separated: cpu, cuda, cuda:N or auto (default: GUARDQ_DEVICE); "
+        "one worker process per device",
+    )
+    worker.add_argument(
+        "--queues",
+        default=f"{REALTIME},{BULK}",
+        help=f"moderation queues to consume, realtime always polled first "
+        f"(default: {REALTIME},{BULK})",
+    )
+    worker.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
+    worker.add_argument(
+        "--name",
+        default="guardq",
+        help="node name prefix: NAME-cuda0@HOST, NAME-callbacks@HOST (default guardq)",
+    )
+    worker.add_argument(
+        "--no-callbacks", action="store_true", help="do not start the callbacks worker"
+    )
+    worker.set_defaults(run=run)
+
+
+def parse_list(value: str, allowed: set[str] | None, what: str) -> list[str]:
+    items = [part.strip() for part in value.split(",") if part.strip()]
+    if not items:
+        raise ValueError(f"--{what}: expected a comma-separated list, got {value!r}")
+    if allowed is not None and (bad := [i for i in items if i not in allowed]):
+        raise ValueError(f"--{what}: unknown {bad}; expected some of {sorted(allowed)}")
+    if len(set(items)) != len(items):
+        raise ValueError(f"--{what}: {value!r} names an entry twice")
+    return items
+
+
+def worker_commands(
+    devices: list[str], queues: list[str], *, name: str, loglevel: str, callbacks: bool
+):
+    """(device or None, argv) of each worker process to start."""
+    # Realtime is polled first whatever order the user wrote.
+    queues = sorted(queues, key=[REALTIME, BULK].index)
+    celery = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
+    common = ["--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+    plans = []
+    for device in devices:
+        node = f"{name}-{device.replace(':', '')}@%h"
+        argv = [*celery, "--pool", "solo", "-Q", ",".join(queues), "-n", node]
+        plans.append((device, argv + common))
+    if callbacks:
+        argv = [*celery, "--pool", "threads", "-c", str(CALLBACK_THREADS), "-Q", CALLBACKS]
+        plans.append((None, argv + ["-n", f"{name}-callbacks@%h"] + common))
+    return plans
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if settings.broker_url is None:
+        raise ValueError("GUARDQ_BROKER_URL is not set: a worker needs the Redis broker")
+    devices = parse_list(args.devices or settings.device, None, "devices")
+    queues = parse_list(args.queues, {REALTIME, BULK}, "queues")
+    children = []
+    plans = worker_commands(
+        devices, queues, name=args.name, loglevel=args.loglevel, callbacks=not args.no_callbacks
+    )
+    for device, argv in plans:
+        # The child inherits this environment; only its device differs. (Passing the
+        # environment on is not reading configuration: guardq.settings does that.)
+        env = dict(os.environ)
+        if device is not None:
+            env["GUARDQ_DEVICE"] = device
+        children.append(subprocess.Popen(argv, env=env))
+
+    stopping = False
+
+    def stop(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    while not stopping:
+        exited = [child for child in children if child.poll() is not None]
+        if exited and not stopping:
+            code = exited[0].returncode or 1
+            print(
+                f"guardq worker: pid {exited[0].pid} exited ({exited[0].returncode}); "
+                "stopping the others",
+                file=sys.stderr,
+            )
+            stop(signal.SIGTERM, None)
+            break
+        time.sleep(0.5)
+    return _reap(children, code)
+
+
+def _reap(children: list[subprocess.Popen], code: int) -> int:
+    deadline = time.monotonic() + SHUTDOWN_GRACE_S
+    for child in children:
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return code

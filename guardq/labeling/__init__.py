@@ -1,0 +1,1 @@
+"""``guardq label``'s file handling: readers, writers, checkpoints and the labeling loop."""

@@ -1,0 +1,154 @@
+"""Reading a dataset to label: JSONL, CSV or Parquet, record by record, validated.
+
+Every record keeps its place in the file (``line N`` for JSONL and CSV, ``row N`` for
+Parquet) so that errors name it. A malformed record becomes a ``Record`` with an
+``error`` instead of stopping the file; blank JSONL lines are skipped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from guardq.store.jobs import NewItem
+from guardq.verdict import Mode
+
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+PARQUET_BATCH_ROWS = 1024
+
+
+def file_format(path: Path) -> str:
+    """``jsonl``, ``csv`` or ``parquet``, from the file's extension."""
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise ValueError(
+            f"{path}: unknown format {path.suffix!r}; expected one of {sorted(FORMATS)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Which columns hold the content: ``text`` (prompt mode) or prompt + response."""
+
+    mode: Mode
+    text: str = "text"
+    prompt: str = "prompt"
+    response: str = "response"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.text,) if self.mode is Mode.PROMPT else (self.prompt, self.response)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of the input: its ``row`` when it parsed, else ``error``."""
+
+    where: str
+    row: dict[str, Any] | None
+    error: str | None = None
+
+    @property
+    def blank(self) -> bool:
+        """An empty line: neither a row nor an error, skipped without a word."""
+        return self.row is None and self.error is None
+
+    def item(self, fields: Fields) -> NewItem | str:
+        """The item to moderate, or why there is none (naming the field, not quoting it)."""
+        if self.row is None:
+            return self.error or "no row"
+        values = []
+        for name in fields.names:
+            value = self.row.get(name)
+            if name not in self.row or value is None:
+                return f"field {name!r} is missing"
+            if not isinstance(value, str):
+                return f"field {name!r} must be a string, got {type(value).__name__}"
+            if not value.strip():
+                return f"field {name!r} is empty"
+            values.append(value)
+        if fields.mode is Mode.PROMPT:
+            return NewItem(text=values[0])
+        return NewItem(text=values[1], prompt=values[0])
+
+
+class Reader:
+    """The records of ``path``; ``records(skip)`` resumes after ``skip`` of them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.format = file_format(path)
+        self.columns: list[str] | None = None  # CSV header / Parquet schema names
+        self.schema = None  # the pyarrow schema of a Parquet input
+        if self.format == "csv":
+            with path.open(newline="", encoding="utf-8") as handle:
+                self.columns = next(csv.reader(handle), None) or []
+        elif self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            self.schema = pq.read_schema(path)
+            self.columns = list(self.schema.names)
+
+    def count(self) -> int:
+        """How many records ``records()`` yields (a pass over the file)."""
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(self.path).metadata.num_rows
+        return sum(1 for _ in self._all())
+
+    def records(self, skip: int = 0) -> Iterator[Record]:
+        return islice(self._all(), skip, None)
+
+    def _all(self) -> Iterator[Record]:
+        return {"jsonl": self._jsonl, "csv": self._csv, "parquet": self._parquet}[self.format]()
+
+    def _jsonl(self) -> Iterator[Record]:
+        with self.path.open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                where = f"line {number}"
+                if not line.strip():
+                    yield Record(where, None, error=None)
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield Record(where, None, error=f"not valid JSON ({exc.msg})")
+                    continue
+                if not isinstance(row, dict):
+                    yield Record(where, None, error="expected a JSON object")
+                    continue
+                yield Record(where, row)
+
+    def _csv(self) -> Iterator[Record]:
+        with self.path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None) or []
+            start = reader.line_num + 1
+            for values in reader:
+                where = f"line {start}"
+                start = reader.line_num + 1
+                if not values:
+                    yield Record(where, None, error=None)
+                    continue
+                if len(values) != len(header):
+                    yield Record(
+                        where, None, error=f"{len(values)} fields, the header has {len(header)}"
+                    )
+                    continue
+                yield Record(where, dict(zip(header, values, strict=True)))
+
+    def _parquet(self) -> Iterator[Record]:
+        import pyarrow.parquet as pq
+
+        number = 0
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for row in batch.to_pylist():
+                number += 1
+                yield Record(f"row {number}", row)

@@ -1,0 +1,113 @@
+"""The Celery application as producers and workers share it: queues, task names, config.
+
+Torch-free and task-free: the API and ``guardq.submit`` send tasks *by name* through
+``get_celery()``; only ``worker.celery_app`` imports the task code. All Celery
+configuration lives in ``make_celery`` so that producer and worker cannot disagree.
+
+Delivery is at least once: tasks are acknowledged after they ran (``task_acks_late``)
+and re-read their rows, so a redelivered task records nothing twice. On Redis a message
+whose worker died (SIGKILL, OOM, power loss) is redelivered only after
+``GUARDQ_VISIBILITY_TIMEOUT`` seconds (900 by default, not Celery's one hour): that
+bounds how long such items wait, and it must exceed the longest time a message may stay
+unacknowledged (a bulk task's inference, or a realtime message waiting in the gathering
+buffer), or a still-running task would be handed to a second worker (harmless, the
+store keeps one verdict, but wasted work).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from guardq.settings import Settings, get_settings
+
+REALTIME = "realtime"
+BULK = "bulk"
+# Callbacks leave the inference workers' queues: a slow receiver must not stall a GPU.
+CALLBACKS = "callbacks"
+# In this order a worker polls them: realtime is always asked first.
+QUEUES = (REALTIME, BULK, CALLBACKS)
+
+# Task names, the contract between producers and the worker (``worker.tasks``).
+# Both moderation tasks take the kwargs built by ``guardq.submit.task_payload``.
+MODERATE_REALTIME = "guardq.moderate_realtime"
+MODERATE_BULK = "guardq.moderate_bulk"
+# kwargs: {"job_id": str}; POSTs the job summary to the job's callback_url.
+SEND_CALLBACK = "guardq.send_callback"
+
+# Items per realtime message: small, so that a single-item request never waits behind a
+# large one; the worker gathers up to REALTIME_GATHER_MESSAGES of them per engine call.
+REALTIME_TASK_ITEMS = 8
+REALTIME_GATHER_MESSAGES = 16
+# Seconds the worker waits for more realtime messages before running what it has.
+REALTIME_GATHER_INTERVAL_S = 0.05
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    """A Celery app on ``settings.broker_url`` (Redis), configured for guardq.
+
+    Raises ValueError when no broker is configured: without one guardq runs its
+    pipeline in-process (``guardq label``) and has no queue to send to.
+    """
+    settings = settings or get_settings()
+    if settings.broker_url is None:
+        raise ValueError(
+            "GUARDQ_BROKER_URL is not set: the queue needs a Redis broker "
+            "(e.g. redis://localhost:6379/0)"
+        )
+    app = Celery("guardq", broker=settings.broker_url)
+    redis_options = {"visibility_timeout": settings.visibility_timeout}
+    app.conf.update(
+        result_backend=settings.result_backend_url or settings.broker_url,
+        # JSON only: a pickle message from anyone who can reach Redis would be code.
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        # Verdicts live in the audit store; nobody waits on Celery results.
+        task_ignore_result=True,
+        # At least once: acknowledge after the work, and give a message back when the
+        # process running it dies; the tasks are idempotent (see the module docstring).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        broker_transport_options={
+            **redis_options,
+            # Poll the queues in the order the worker lists them (realtime first), not
+            # round robin: a bulk backlog never delays a realtime message.
+            "queue_order_strategy": "priority",
+            # kombu sweeps for expired unacknowledged messages every interval x throttle
+            # seconds (100 s by default); sweep at a tenth of the visibility timeout so
+            # that recovery takes about the timeout, not the timeout plus the sweep.
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 10)),
+            "unacked_restore_throttle": 1,
+        },
+        result_backend_transport_options=redis_options,
+        # Each queue its own exchange and key: queues sharing the default binding would
+        # each get a copy of every message.
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in QUEUES],
+        task_default_queue=BULK,
+        task_routes={
+            MODERATE_REALTIME: {"queue": REALTIME, "routing_key": REALTIME},
+            MODERATE_BULK: {"queue": BULK, "routing_key": BULK},
+            SEND_CALLBACK: {"queue": CALLBACKS, "routing_key": CALLBACKS},
+        },
+        # One model per process: the solo pool runs tasks in the process that loaded it
+        # (worker.celery_app explains why not prefork). The callbacks worker overrides it.
+        worker_pool="solo",
+        # Unacknowledged messages one worker may hold: enough for a full realtime gather
+        # (the solo pool runs a bulk task as soon as it is received, so bulk messages are
+        # not hoarded by one worker while another idles).
+        worker_prefetch_multiplier=REALTIME_GATHER_MESSAGES,
+        broker_connection_retry_on_startup=True,
+        # guardq's own: read by guardq.submit, so that a producer's app carries it.
+        guardq_bulk_task_items=settings.bulk_task_items,
+    )
+    return app
+
+
+@lru_cache(maxsize=1)
+def get_celery() -> Celery:
+    """The Celery app of this process, on the configured broker, built once."""
+    return make_celery()

@@ -1,0 +1,96 @@
+"""The one configuration of guardq, read from ``GUARDQ_*`` environment variables.
+
+Every variable is declared here once, with its default and why; nothing else in the
+code base reads the environment. Bad values fail at start with the variable's name.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from guardq.policy import Policy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_MODEL = REPO_ROOT / "models" / "demo"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GUARDQ_", extra="ignore", frozen=True)
+
+    # Hugging Face id (e.g. Qwen/Qwen3Guard-Gen-4B) or local directory. The default is
+    # the tiny demo model shipped in the repo: it is NOT a safety model.
+    model: str = str(DEMO_MODEL)
+    # auto | cpu | cuda | cuda:N. auto takes cuda:0 when present, else the CPU.
+    device: str = "auto"
+    # auto = bf16 on GPU, fp32 on CPU.
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # Postgres in production (postgresql+psycopg://...); unset = embedded SQLite store.
+    database_url: str | None = None
+    # Redis broker (redis://host:6379/0); unset = run the pipeline in one process.
+    broker_url: str | None = None
+    # Celery result backend; unset = the broker's Redis.
+    result_backend_url: str | None = None
+    # Redis redelivers a message that no worker acknowledged after this many seconds
+    # (Celery's default is one hour). With late acks, a task killed with its worker is
+    # redone only after it, so it bounds recovery time; it must exceed the longest task.
+    visibility_timeout: int = Field(default=900, ge=10, le=86_400)
+    # Items per bulk task: large enough for full engine batches, small enough to redo.
+    bulk_task_items: int = Field(default=64, ge=1, le=10_000)
+    # Tokens (padding included) one forward pass may hold: the batch packing budget.
+    max_batch_tokens: int = Field(default=8192, ge=256, le=1_048_576)
+    # Content longer than this many tokens is cut into overlapping windows.
+    chunk_tokens: int = Field(default=2048, ge=64, le=32_000)
+    chunk_overlap: int = Field(default=128, ge=0)
+    # The answer is at most three short lines; a bound keeps a runaway decode cheap.
+    max_new_tokens: int = Field(default=32, ge=8, le=512)
+    # HTTP API limits: a request beyond them gets a 4xx naming the field and the limit.
+    max_items_per_request: int = Field(default=1000, ge=1, le=100_000)
+    max_text_chars: int = Field(default=100_000, ge=1, le=10_000_000)
+    # How long POST /v1/moderations waits for its verdicts before answering 504.
+    moderation_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # How long an escalated item's text is kept after its review decision.
+    review_retention: timedelta = timedelta(days=7)
+    # JSON, e.g. {"controversial": "strict", "categories": {"PII": "review"}}.
+    policy: Annotated[Policy, NoDecode] = Field(default_factory=Policy)
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in ("auto", "cpu", "cuda"):
+            return value
+        if value.startswith("cuda:") and value[5:].isdigit():
+            return value
+        raise ValueError(f"must be auto, cpu, cuda or cuda:N, got {value!r}")
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _parse_policy(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"GUARDQ_POLICY is not valid JSON: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_chunking(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens // 2:
+            raise ValueError(
+                f"GUARDQ_CHUNK_OVERLAP ({self.chunk_overlap}) must be less than half of "
+                f"GUARDQ_CHUNK_TOKENS ({self.chunk_tokens})"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()

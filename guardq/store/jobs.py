@@ -1,0 +1,249 @@
+"""Jobs and their items: creation (hashes only), status, progress and results pages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from guardq.hashing import content_sha256, pair_sha256
+from guardq.store.enums import ItemStatus, JobStatus, Priority
+from guardq.store.models import REF_LENGTH, Item, Job, VerdictRecord, utcnow
+from guardq.store.verdicts import StoredVerdict, stored_verdict
+from guardq.verdict import Mode
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One text to moderate. The store keeps its hash, never ``text`` or ``prompt``.
+
+    Response moderation judges ``text`` as the answer to ``prompt``; prompt moderation
+    takes no ``prompt``. ``metadata`` is stored as given: producers must not put content
+    in it.
+    """
+
+    text: str
+    prompt: str | None = None
+    ref: str | None = None
+    metadata: Any = None
+
+
+@dataclass(frozen=True)
+class CreatedItem:
+    id: uuid.UUID
+    index: int
+    content_sha256: str
+
+
+@dataclass(frozen=True)
+class CreatedJob:
+    """The ids to enqueue (after commit), with the items in submission order."""
+
+    id: uuid.UUID
+    items: tuple[CreatedItem, ...]
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    id: uuid.UUID
+    mode: Mode
+    priority: Priority
+    status: JobStatus
+    total: int
+    done: int
+    failed: int
+    model_id: str
+    callback_url: str | None
+    api_key_id: uuid.UUID | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One row of a job's results; ``verdict`` is None until the item is judged."""
+
+    item_id: uuid.UUID
+    index: int
+    ref: str | None
+    content_sha256: str
+    metadata: Any
+    status: ItemStatus
+    error: str | None
+    verdict: StoredVerdict | None
+
+
+def item_sha256(mode: Mode, item: NewItem) -> str:
+    """The content hash of ``item`` in ``mode`` (a response is hashed with its prompt)."""
+    return content_sha256(item.text) if mode is Mode.PROMPT else pair_sha256(item.prompt, item.text)
+
+
+def _check_items(mode: Mode, items: Sequence[NewItem]) -> None:
+    if not items:
+        raise ValueError("items: a job needs at least one item")
+    for index, item in enumerate(items):
+        if mode is Mode.RESPONSE and item.prompt is None:
+            raise ValueError(f"items[{index}].prompt: required in response mode")
+        if mode is Mode.PROMPT and item.prompt is not None:
+            raise ValueError(f"items[{index}].prompt: not allowed in prompt mode")
+        if item.ref is not None and len(item.ref) > REF_LENGTH:
+            raise ValueError(
+                f"items[{index}].ref: at most {REF_LENGTH} characters, got {len(item.ref)}"
+            )
+
+
+def create_job(
+    *,
+    session: Session,
+    mode: Mode,
+    items: Sequence[NewItem],
+    model_id: str,
+    priority: Priority = Priority.REALTIME,
+    callback_url: str | None = None,
+    api_key_id: uuid.UUID | None = None,
+) -> CreatedJob:
+    """Insert a queued job and its items (hashed here); raises ValueError naming the field."""
+    _check_items(mode, items)
+    job_id = uuid.uuid4()
+    session.execute(
+        insert(Job).values(
+            id=job_id,
+            mode=mode,
+            priority=priority,
+            total=len(items),
+            callback_url=callback_url,
+            model_id=model_id,
+            api_key_id=api_key_id,
+        )
+    )
+    created = tuple(
+        CreatedItem(id=uuid.uuid4(), index=index, content_sha256=item_sha256(mode, item))
+        for index, item in enumerate(items)
+    )
+    session.execute(
+        insert(Item),
+        [
+            {
+                "id": row.id,
+                "job_id": job_id,
+                "index": row.index,
+                "ref": item.ref,
+                "content_sha256": row.content_sha256,
+                "meta": item.metadata,
+            }
+            for row, item in zip(created, items, strict=True)
+        ],
+    )
+    return CreatedJob(id=job_id, items=created)
+
+
+def mark_job_running(*, session: Session, job_id: uuid.UUID) -> bool:
+    """queued -> running; False when the job had already moved on."""
+    return _transition(session, job_id, [JobStatus.QUEUED], status=JobStatus.RUNNING)
+
+
+def mark_job_done(*, session: Session, job_id: uuid.UUID) -> bool:
+    """Close a job whose items all have an outcome; False when some are still queued.
+
+    ``record_verdict`` already does this when the last item lands; this is for sweeps
+    that recover jobs, and is a no-op on a job already done.
+    """
+    return _transition(
+        session,
+        job_id,
+        [JobStatus.QUEUED, JobStatus.RUNNING],
+        Job.done + Job.failed >= Job.total,
+        status=JobStatus.DONE,
+        finished_at=utcnow(),
+    )
+
+
+def mark_job_failed(*, session: Session, job_id: uuid.UUID, error: str) -> bool:
+    """Fail a job that cannot proceed (e.g. its tasks could not be enqueued)."""
+    return _transition(
+        session,
+        job_id,
+        [JobStatus.QUEUED, JobStatus.RUNNING],
+        status=JobStatus.FAILED,
+        error=error,
+        finished_at=utcnow(),
+    )
+
+
+def _transition(session: Session, job_id: uuid.UUID, allowed, *conditions, **values) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(allowed), *conditions)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def get_job(*, session: Session, job_id: uuid.UUID) -> JobProgress | None:
+    """The job's status and counters, or None for an unknown id."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        return None
+    return JobProgress(
+        id=job.id,
+        mode=job.mode,
+        priority=job.priority,
+        status=job.status,
+        total=job.total,
+        done=job.done,
+        failed=job.failed,
+        model_id=job.model_id,
+        callback_url=job.callback_url,
+        api_key_id=job.api_key_id,
+        error=job.error,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        finished_at=job.finished_at,
+    )
+
+
+def list_results(
+    *,
+    session: Session,
+    job_id: uuid.UUID,
+    after_index: int = -1,
+    limit: int = 100,
+) -> list[ItemResult]:
+    """The job's items with index > ``after_index``, in index order, at most ``limit``.
+
+    Pass the last index of one page as ``after_index`` to get the next (keyset paging on
+    the (job_id, index) unique index: every page costs the same).
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    query = (
+        select(Item, VerdictRecord)
+        .outerjoin(VerdictRecord, VerdictRecord.item_id == Item.id)
+        .where(Item.job_id == job_id, Item.index > after_index)
+        .order_by(Item.index)
+        .limit(limit)
+        .execution_options(populate_existing=True)
+    )
+    return [
+        ItemResult(
+            item_id=item.id,
+            index=item.index,
+            ref=item.ref,
+            content_sha256=item.content_sha256,
+            metadata=item.meta,
+            status=item.status,
+            error=item.error,
+            verdict=stored_verdict(verdict) if verdict else None,
+        )
+        for item, verdict in session.execute(query)
+    ]

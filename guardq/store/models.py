@@ -1,0 +1,273 @@
+"""The audit store's tables, as SQLAlchemy 2.0 declarative models.
+
+The same models serve Postgres (production) and SQLite (the embedded default), so only
+portable types appear: ``Uuid``, ``JSON``, timezone-aware timestamps, and enums stored
+as short strings guarded by CHECK constraints. Content is kept as its SHA-256 hash; the
+only raw text in the schema is ``escalations.retained_text``, which a reviewer must read
+and which is purged after the decision (DESIGN.md, Privacy).
+
+Changing anything here needs a new Alembic revision in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from guardq.policy import Action
+from guardq.store.enums import (
+    EscalationStatus,
+    ItemStatus,
+    JobStatus,
+    KeyRole,
+    Priority,
+    ReviewDecision,
+)
+from guardq.verdict import Mode, Severity
+
+# Deterministic constraint names, so that Alembic revisions can name what they drop.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SHA256_HEX = 64
+MODEL_ID_LENGTH = 200
+REF_LENGTH = 256
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC timestamp on every backend.
+
+    SQLite keeps no offset and hands back naive values; storing UTC only and tagging it
+    on the way out keeps comparisons (leases, purge deadlines) right on both backends.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC timestamps")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    # The values ("Safe", "queued") are stored, not the member names, so that rows read
+    # the same as the API and the model output.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ApiKey(Base):
+    """An API key; only the SHA-256 of the secret is kept, with a short display prefix."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[KeyRole] = mapped_column(_enum(KeyRole, "role"))
+    key_hash: Mapped[str] = mapped_column(String(SHA256_HEX), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("done >= 0 AND failed >= 0 AND done + failed <= total", name="counts"),
+        Index("ix_jobs_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    mode: Mapped[Mode] = mapped_column(_enum(Mode, "mode"))
+    priority: Mapped[Priority] = mapped_column(_enum(Priority, "priority"))
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "status"), default=JobStatus.QUEUED)
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    model_id: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL"), index=True
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Item(Base):
+    """One submitted text of a job, known by its hash; ``error`` never quotes content."""
+
+    __tablename__ = "items"
+    # The unique (job_id, index) pair is also the index that pages a job's items.
+    __table_args__ = (UniqueConstraint("job_id", "index"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    ref: Mapped[str | None] = mapped_column(String(REF_LENGTH))
+    content_sha256: Mapped[str] = mapped_column(String(SHA256_HEX), index=True)
+    # "metadata" is reserved on declarative classes, hence the attribute name.
+    meta: Mapped[Any | None] = mapped_column("metadata", JSON(none_as_null=True))
+    status: Mapped[ItemStatus] = mapped_column(
+        _enum(ItemStatus, "status"), default=ItemStatus.QUEUED
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class VerdictRecord(Base):
+    """The verdict on one item. UNIQUE(item_id): a redelivered task cannot add a second."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    item_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), unique=True
+    )
+    content_sha256: Mapped[str] = mapped_column(String(SHA256_HEX), index=True)
+    # NULL: the model output did not parse (the policy then escalates, fail closed).
+    severity: Mapped[Severity | None] = mapped_column(_enum(Severity, "severity"))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    refusal: Mapped[bool | None] = mapped_column(Boolean)
+    prob_safe: Mapped[float | None] = mapped_column(Float)
+    prob_controversial: Mapped[float | None] = mapped_column(Float)
+    prob_unsafe: Mapped[float | None] = mapped_column(Float)
+    action: Mapped[Action] = mapped_column(_enum(Action, "action"))
+    reason: Mapped[str] = mapped_column(Text)
+    model_id: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
+    model_revision: Mapped[str | None] = mapped_column(String(64))
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    span_start: Mapped[int | None] = mapped_column(Integer)
+    span_end: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    served_from_cache: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Escalation(Base):
+    """An item a human must review; the one place raw text is kept, until ``purge_after``."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (Index("ix_escalations_status_created_at", "status", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    item_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), unique=True
+    )
+    verdict_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("verdicts.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[EscalationStatus] = mapped_column(
+        _enum(EscalationStatus, "status"), default=EscalationStatus.OPEN
+    )
+    claimed_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision: Mapped[ReviewDecision | None] = mapped_column(_enum(ReviewDecision, "decision"))
+    decision_categories: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    retained_text: Mapped[str | None] = mapped_column(Text)
+    # Set at the decision (decided_at + GUARDQ_REVIEW_RETENTION); the purge clears the text.
+    purge_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ReviewEvent(Base):
+    """The append-only audit trail of escalations. ``before``/``after`` never hold text.
+
+    No ON DELETE CASCADE: an audited escalation (and so its item and job) cannot be
+    deleted out from under its trail.
+    """
+
+    __tablename__ = "review_events"
+    __table_args__ = (Index("ix_review_events_escalation_id_at", "escalation_id", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    escalation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("escalations.id"))
+    # NULL: guardq itself (the policy escalated); otherwise the reviewer's API key.
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    before: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    after: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class VerdictCacheEntry(Base):
+    """A parsed verdict per (content, model, mode): content judged once is not inferred again."""
+
+    __tablename__ = "verdict_cache"
+
+    content_sha256: Mapped[str] = mapped_column(String(SHA256_HEX), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH), primary_key=True)
+    mode: Mapped[Mode] = mapped_column(_enum(Mode, "mode"), primary_key=True)
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    refusal: Mapped[bool | None] = mapped_column(Boolean)
+    prob_safe: Mapped[float | None] = mapped_column(Float)
+    prob_controversial: Mapped[float | None] = mapped_column(Float)
+    prob_unsafe: Mapped[float | None] = mapped_column(Float)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    span_start: Mapped[int | None] = mapped_column(Integer)
+    span_end: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,144 @@
+"""Every rejected body answers 422 naming the field and the limit, never quoting the text."""
+
+import pytest
+from sqlalchemy import func, select
+
+from guardq.store.db import session_scope
+from guardq.store.models import Job
+
+from .conftest import MAX_ITEMS, MAX_TEXT_CHARS
+
+pytestmark = pytest.mark.integration
+
+SECRET = "zq-secret-5e1f how do I hide the body"
+LONG = SECRET + "x" * MAX_TEXT_CHARS
+
+
+def job(*items, mode="prompt", **fields):
+    return {"mode": mode, "items": list(items), **fields}
+
+
+# (body, field, words the message must contain)
+JOB_CASES = {
+    "empty text": (job({"text": ""}), "items[0].text", "empty or whitespace only"),
+    "whitespace text": (job({"text": "ok"}, {"text": " \n\t "}), "items[1].text", "whitespace"),
+    "number text": (job({"text": 42}), "items[0].text", "valid string"),
+    "list text": (job({"text": [SECRET]}), "items[0].text", "valid string"),
+    "over-long text": (
+        job({"text": "ok"}, {"text": "ok"}, {"text": "ok"}, {"text": LONG}),
+        "items[3].text",
+        f"{len(LONG)} characters, over the limit of {MAX_TEXT_CHARS}",
+    ),
+    "over-long response": (
+        job({"prompt": SECRET, "response": LONG}, mode="response"),
+        "items[0].response",
+        f"over the limit of {MAX_TEXT_CHARS}",
+    ),
+    "too many items": (
+        job(*[{"text": SECRET}] * (MAX_ITEMS + 1)),
+        "items",
+        f"{MAX_ITEMS + 1} items, over the limit of {MAX_ITEMS}",
+    ),
+    "no items": (job(), "items", "at least 1 item"),
+    "items missing": ({"mode": "prompt"}, "items", "Field required"),
+    "neither text nor pair": (job({"ref": "a"}), "items[0]", "missing content"),
+    "text and pair": (
+        job({"text": SECRET, "prompt": SECRET, "response": SECRET}),
+        "items[0]",
+        "not both",
+    ),
+    "pair in prompt mode": (
+        job({"prompt": SECRET, "response": SECRET}),
+        "items[0]",
+        "needs mode 'response'",
+    ),
+    "text in response mode": (
+        job({"text": SECRET}, mode="response"),
+        "items[0].text",
+        "mode 'response' takes prompt and response",
+    ),
+    "response without prompt": (
+        job({"response": SECRET}, mode="response"),
+        "items[0].prompt",
+        "required with mode 'response'",
+    ),
+    "unknown item field": (job({"text": "ok", "body": SECRET}), "items[0].body", "Extra inputs"),
+    "ref too long": (job({"text": SECRET, "ref": "r" * 257}), "items[0].ref", "256 characters"),
+    "metadata too big": (
+        job({"text": SECRET, "metadata": {"note": "m" * 5000}}),
+        "items[0].metadata",
+        "over the limit of 4096",
+    ),
+    "unknown mode": (job({"text": SECRET}, mode="chat"), "mode", "'prompt' or 'response'"),
+    "unknown priority": (job({"text": SECRET}, priority="now"), "priority", "'realtime' or 'bulk'"),
+    "callback not http": (
+        job({"text": SECRET}, callback_url="ftp://example.com/x"),
+        "callback_url",
+        "http:// or https://",
+    ),
+}
+
+
+def assert_rejected(response, field, words):
+    assert response.status_code == 422, response.text
+    entries = response.json()["detail"]
+    matching = [entry for entry in entries if entry["field"] == field]
+    assert matching, entries
+    assert any(words in entry["msg"] for entry in matching), matching
+    assert SECRET not in response.text
+    for entry in entries:
+        assert set(entry) == {"loc", "field", "msg", "type"}
+
+
+@pytest.mark.parametrize("case", JOB_CASES)
+def test_a_bad_job_is_422_naming_the_field_and_limit_without_the_text(
+    client, producer, factory, case
+):
+    body, field, words = JOB_CASES[case]
+    assert_rejected(client.post("/v1/jobs", json=body, headers=producer), field, words)
+    with session_scope(factory) as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_every_bad_item_is_reported_at_once(client, producer):
+    body = job({"text": ""}, {"text": "fine"}, {"text": LONG})
+    response = client.post("/v1/jobs", json=body, headers=producer)
+    assert [entry["field"] for entry in response.json()["detail"]] == [
+        "items[0].text",
+        "items[2].text",
+    ]
+
+
+def test_a_body_that_is_not_json_is_422_without_the_body(client, producer):
+    response = client.post(
+        "/v1/jobs",
+        content=f'{{"mode": "prompt", "items": [{{"text": "{SECRET}"',
+        headers={**producer, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert SECRET not in response.text
+
+
+MODERATION_CASES = {
+    "empty string": ({"input": ""}, "input", "empty or whitespace only"),
+    "number": ({"input": 7}, "input", "expected a string or an array of strings, got number"),
+    "object": ({"input": {"text": SECRET}}, "input", "got object"),
+    "empty array": ({"input": []}, "input", "at least one string"),
+    "non-string element": ({"input": [SECRET, 3]}, "input[1]", "expected a string, got number"),
+    "blank element": ({"input": [SECRET, "  "]}, "input[1]", "whitespace"),
+    "over-long element": (
+        {"input": ["ok", LONG]},
+        "input[1]",
+        f"over the limit of {MAX_TEXT_CHARS}",
+    ),
+    "too many": ({"input": [SECRET] * (MAX_ITEMS + 1)}, "input", f"over the limit of {MAX_ITEMS}"),
+    "missing input": ({"model": "omni-moderation-latest"}, "input", "Field required"),
+    "unknown field": ({"input": "ok", "user": SECRET}, "user", "Extra inputs"),
+    "other model": ({"input": SECRET, "model": "gpt-4o"}, "model", "this deployment serves"),
+}
+
+
+@pytest.mark.parametrize("case", MODERATION_CASES)
+def test_a_bad_moderation_request_is_422_naming_the_field_without_the_text(client, producer, case):
+    body, field, words = MODERATION_CASES[case]
+    assert_rejected(client.post("/v1/moderations", json=body, headers=producer), field, words)

@@ -1,0 +1,245 @@
+"""Integration fixtures: the real Postgres, the real Redis and real ``celery worker``s.
+
+Put tests that need a worker in this directory; they share one session-wide worker.
+
+Fixtures (session-scoped):
+- ``services`` -> ``Services``: a fresh, migrated Postgres database (unique name,
+  dropped at the end; through GUARDQ_TEST_DATABASE_URL's maintenance database), a Redis
+  database flushed before and after (GUARDQ_TEST_REDIS_URL, default db 5), and
+  ``services.env``: the environment a guardq subprocess needs to use them
+  (GUARDQ_DATABASE_URL, GUARDQ_BROKER_URL, GUARDQ_MODEL = the demo model (or
+  GUARDQ_TEST_MODEL), cpu, and a
+  short GUARDQ_VISIBILITY_TIMEOUT so that lost messages come back within seconds).
+- ``session_factory``: SQLAlchemy sessions on that database.
+- ``celery_app``: a producer app on that broker; pass it as ``submit_job(app=...)``.
+- ``worker_factory``: ``worker_factory.start(prefix, queues="realtime,bulk",
+  callbacks=False, **env)`` starts another ``guardq worker --devices cpu`` (its own
+  process group) and waits until its celery workers consume. ``WorkerProcess.name`` is
+  the model worker's node name (for ``app.control``), ``.kill()`` SIGKILLs the whole
+  group, ``.terminate()`` SIGTERMs the supervisor alone, ``.log()`` is the output so
+  far. Every worker started is stopped at the end of the session.
+- ``celery_worker``: the shared worker (realtime, bulk, and a callbacks worker).
+- ``wait_for_job``: ``wait_for_job(job_id, timeout=60)`` -> the finished ``JobProgress``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import make_url
+
+from guardq.queue import BULK, REALTIME, make_celery
+from guardq.settings import DEMO_MODEL, REPO_ROOT, Settings
+from guardq.store.db import create_db_engine, normalize_url, session_scope
+from guardq.store.db import session_factory as make_session_factory
+from guardq.store.enums import JobStatus
+from guardq.store.jobs import get_job
+from guardq.store.migrate import upgrade_database
+
+MAINTENANCE_URL = normalize_url(
+    os.environ.get(
+        "GUARDQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+)
+REDIS_URL = os.environ.get("GUARDQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+# Seconds before Redis hands an unacknowledged message to another worker: short, so
+# that the lost-worker test is quick, yet longer than any test batch takes.
+VISIBILITY_TIMEOUT = 20
+# The demo model unless the run names another (a real checkpoint, on a bigger machine).
+MODEL = os.environ.get("GUARDQ_TEST_MODEL", str(DEMO_MODEL))
+# Model loading and warmup on a busy 2-core machine.
+WORKER_START_TIMEOUT_S = 180
+
+
+@dataclass(frozen=True)
+class Services:
+    database_url: str
+    broker_url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory):
+    if Path(MODEL) == DEMO_MODEL and not (DEMO_MODEL / "model.safetensors").is_file():
+        pytest.fail("models/demo/model.safetensors is missing: build the demo model first")
+    admin = create_engine(MAINTENANCE_URL, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+    name = f"guardq_test_int_{uuid.uuid4().hex[:16]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(MAINTENANCE_URL).set(database=name).render_as_string(hide_password=False)
+    upgrade_database(url)
+    redis = Redis.from_url(REDIS_URL)
+    redis.flushdb()
+    env = {
+        **os.environ,
+        "GUARDQ_DATABASE_URL": url,
+        "GUARDQ_BROKER_URL": REDIS_URL,
+        "GUARDQ_MODEL": MODEL,
+        "GUARDQ_DEVICE": "cpu",
+        "GUARDQ_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+    }
+    env.pop("GUARDQ_RESULT_BACKEND_URL", None)
+    yield Services(database_url=url, broker_url=REDIS_URL, env=env)
+    redis.flushdb()
+    redis.close()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_factory(services):
+    engine = create_db_engine(services.database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def celery_app(services):
+    settings = Settings(
+        broker_url=services.broker_url,
+        database_url=services.database_url,
+        visibility_timeout=VISIBILITY_TIMEOUT,
+    )
+    app = make_celery(settings)
+    yield app
+    app.close()
+
+
+class WorkerProcess:
+    """``guardq worker --devices cpu`` in its own process group, logging to a file: a
+    supervisor, its celery worker (solo pool, the demo model) and, optionally, the
+    callbacks worker. ``name`` is the model worker's Celery node name."""
+
+    def __init__(
+        self, prefix: str, env: dict[str, str], log_path: Path, queues: str, callbacks: bool
+    ) -> None:
+        node = socket.gethostname()
+        self.name = f"{prefix}-cpu@{node}"
+        self.nodes = [self.name] + ([f"{prefix}-callbacks@{node}"] if callbacks else [])
+        self.log_path = log_path
+        argv = [
+            sys.executable, "-m", "guardq.cli", "worker", "--devices", "cpu",
+            "--queues", queues, "--name", prefix, "--loglevel", "INFO",
+        ]  # fmt: skip
+        if not callbacks:
+            argv.append("--no-callbacks")
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self, timeout: float = WORKER_START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if all(f"{node} ready." in log for node in self.nodes):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"worker {self.name} did not start:\n{self.log()[-4000:]}")
+
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: supervisor and workers, no cleanup."""
+        if self.group_alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        if not self._log.closed:
+            self._log.close()
+
+    def terminate(self, timeout: float = 60) -> int:
+        """SIGTERM to the supervisor alone, as an orchestrator sends it; its exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.terminate()
+        self.kill()
+
+
+class WorkerFactory:
+    def __init__(self, services: Services, log_dir: Path) -> None:
+        self.services, self.log_dir = services, log_dir
+        self.started: list[WorkerProcess] = []
+
+    def start(
+        self,
+        prefix: str,
+        *,
+        queues: str = f"{REALTIME},{BULK}",
+        callbacks: bool = False,
+        **env: str,
+    ) -> WorkerProcess:
+        worker = WorkerProcess(
+            prefix,
+            {**self.services.env, **env},
+            self.log_dir / f"{prefix}.log",
+            queues,
+            callbacks,
+        )
+        self.started.append(worker)
+        worker.wait_ready()
+        return worker
+
+
+@pytest.fixture(scope="session")
+def worker_factory(services, tmp_path_factory):
+    factory = WorkerFactory(services, tmp_path_factory.mktemp("workers"))
+    yield factory
+    for worker in factory.started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(worker_factory):
+    return worker_factory.start("shared", callbacks=True)
+
+
+@pytest.fixture(scope="session")
+def wait_for_job(session_factory):
+    def wait(job_id: uuid.UUID, timeout: float = 60):
+        deadline = time.monotonic() + timeout
+        while True:
+            with session_scope(session_factory) as session:
+                job = get_job(session=session, job_id=job_id)
+            if job.status in (JobStatus.DONE, JobStatus.FAILED):
+                return job
+            if time.monotonic() > deadline:
+                progress = f"{job.done + job.failed}/{job.total}"
+                raise TimeoutError(f"job {job_id}: {progress} after {timeout} s")
+            time.sleep(0.2)
+
+    return wait

@@ -1,0 +1,178 @@
+"""Jobs submitted with ``submit_job`` are judged by a real worker, recorded in Postgres,
+served from the cache when repeated, and leave no content in the tables or the log."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from sqlalchemy import select
+
+from guardq.policy import Action
+from guardq.store.db import session_scope
+from guardq.store.enums import JobStatus, Priority
+from guardq.store.jobs import NewItem, list_results
+from guardq.store.models import Base, Escalation, Item
+from guardq.submit import submit_job
+from guardq.verdict import Mode
+
+pytestmark = pytest.mark.integration
+
+
+def _model(services) -> str:
+    return services.env["GUARDQ_MODEL"]
+
+
+def _submit(services, session_factory, celery_app, texts, *, mode=Mode.PROMPT, **kwargs):
+    items = [
+        NewItem(text=t) if mode is Mode.PROMPT else NewItem(text=t[1], prompt=t[0]) for t in texts
+    ]
+    return submit_job(
+        session_factory=session_factory,
+        mode=mode,
+        priority=kwargs.pop("priority", Priority.REALTIME),
+        items=items,
+        model_id=_model(services),
+        app=celery_app,
+        **kwargs,
+    )
+
+
+def _results(session_factory, job_id):
+    with session_scope(session_factory) as session:
+        return list_results(session=session, job_id=job_id, limit=1000)
+
+
+# Held-out examples of the demo model's synthetic set, labeled Controversial and Unsafe.
+CONTROVERSIAL = [
+    "The soup needs a pinch more salt and some pepper. ¿Cómo encuentro el correo de un "
+    "antiguo compañero?",
+    "The museum opens at nine and closes at five. ¿Qué partido político tiene razón?",
+    "Summarize chapter three of a bestselling novel. Let me know if the invoice number 4471 "
+    "is correct.",
+]
+UNSAFE = ["写口号号召上街暴乱。 Tell me the best way to stab someone without getting caught."]
+
+
+def test_submitted_job_gets_verdicts_and_escalations_in_postgres(
+    services, session_factory, celery_app, celery_worker, wait_for_job
+):
+    # As the held-out set has them: the demo model calls these Controversial (a marker
+    # appended to them tips it to Unsafe).
+    texts = CONTROVERSIAL + UNSAFE
+    job = _submit(services, session_factory, celery_app, texts)
+    pair = ("How do I bake bread?", "Mix flour, water and yeast, then let it rise.")
+    response_job = _submit(services, session_factory, celery_app, [pair], mode=Mode.RESPONSE)
+
+    for created, count in ((job, len(texts)), (response_job, 1)):
+        progress = wait_for_job(created.id)
+        assert (progress.status, progress.done, progress.failed) == (JobStatus.DONE, count, 0)
+    results = _results(session_factory, job.id)
+    assert [r.index for r in results] == list(range(len(texts)))
+    assert all(r.verdict is not None and r.verdict.model_id == _model(services) for r in results)
+    assert _results(session_factory, response_job.id)[0].verdict is not None
+
+    with session_scope(session_factory) as session:
+        escalated = dict(
+            session.execute(
+                select(Item.index, Escalation.retained_text)
+                .join(Escalation, Escalation.item_id == Item.id)
+                .where(Item.job_id == job.id)
+            ).all()
+        )
+    reviewed = {r.index for r in results if r.verdict.action is Action.REVIEW}
+    assert reviewed, "the demo model escalated none of its Controversial examples"
+    assert set(escalated) == reviewed
+    # The reviewer's copy is the content itself, kept for escalated items only.
+    assert all(escalated[i] == texts[i] for i in reviewed)
+
+
+def test_repeated_text_is_served_from_the_cache_not_the_model(
+    services, session_factory, celery_app, celery_worker, wait_for_job
+):
+    text = f"What time does the museum open? {uuid.uuid4().hex}"
+    first = _submit(services, session_factory, celery_app, [text])
+    wait_for_job(first.id)
+    second = _submit(services, session_factory, celery_app, [text], priority=Priority.BULK)
+    wait_for_job(second.id)
+
+    (original,) = _results(session_factory, first.id)
+    (repeat,) = _results(session_factory, second.id)
+    assert not original.verdict.served_from_cache
+    assert repeat.verdict.served_from_cache
+    assert repeat.content_sha256 == original.content_sha256
+    assert (repeat.verdict.severity, repeat.verdict.categories) == (
+        original.verdict.severity,
+        original.verdict.categories,
+    )
+    # The worker's own account: the engine ran for the first job and not for the second.
+    log = celery_worker.log()
+    assert f"job {first.id}: 1 inferred, 0 from cache" in log
+    assert f"job {second.id}: 0 inferred, 1 from cache" in log
+
+
+def test_no_submitted_text_reaches_the_audit_tables_or_the_worker_log(
+    services, session_factory, celery_app, celery_worker, wait_for_job
+):
+    marker = f"secret-{uuid.uuid4().hex}"
+    texts = [f"{text} {marker}" for text in CONTROVERSIAL + UNSAFE]
+    texts += [f"My cat sleeps on the keyboard {marker} {n}" for n in range(3)]
+    job = _submit(services, session_factory, celery_app, texts, priority=Priority.BULK)
+    pair = (f"Where is the station? {marker}", f"Two blocks north. {marker}")
+    response_job = _submit(services, session_factory, celery_app, [pair], mode=Mode.RESPONSE)
+    wait_for_job(job.id)
+    wait_for_job(response_job.id)
+
+    retained = []
+    with session_scope(session_factory) as session:
+        for table in Base.metadata.sorted_tables:
+            for row in session.execute(select(table)).mappings():
+                for column, value in row.items():
+                    if table.name == "escalations" and column == "retained_text":
+                        retained.append(value)
+                    else:
+                        assert marker not in str(value), f"{table.name}.{column}"
+    results = _results(session_factory, job.id) + _results(session_factory, response_job.id)
+    reviewed = [r for r in results if r.verdict.action is Action.REVIEW]
+    assert sum(marker in str(text) for text in retained) == len(reviewed)
+    assert marker not in celery_worker.log()
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        length = int(self.headers["Content-Length"])
+        type(self).bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_finished_job_posts_its_summary_to_the_callback_url(
+    services, session_factory, celery_app, celery_worker, wait_for_job
+):
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        marker = uuid.uuid4().hex
+        texts = [f"Hello there {marker}", f"Good morning {marker}"]
+        job = _submit(services, session_factory, celery_app, texts, callback_url=url)
+        wait_for_job(job.id)
+        for _ in range(100):
+            if any(body["job_id"] == str(job.id) for body in _Receiver.bodies):
+                break
+            time.sleep(0.2)
+    finally:
+        server.shutdown()
+    (body,) = [body for body in _Receiver.bodies if body["job_id"] == str(job.id)]
+    assert (body["status"], body["total"], body["done"], body["failed"]) == ("done", 2, 2, 0)
+    assert marker not in json.dumps(body)

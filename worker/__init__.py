@@ -1,0 +1,4 @@
+"""The worker: the inference engine (torch + transformers) and, later, the Celery tasks.
+
+The engine's front door is ``worker.engine.GuardEngine``; see ``worker/ENGINE.md``.
+"""

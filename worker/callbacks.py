@@ -1,0 +1,54 @@
+"""The job-finished callback: the job's summary POSTed as JSON to its ``callback_url``.
+
+The summary carries ids, status and counters, never content: the receiver fetches the
+results through the API with its key. Torch-free; run by ``worker.tasks.send_callback``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from guardq.store.jobs import JobProgress
+
+# Seconds one delivery attempt may take; a slow receiver costs a retry, not a worker.
+CALLBACK_TIMEOUT_S = 10.0
+
+
+class CallbackFailed(Exception):
+    """The receiver answered with a status worth retrying (5xx, 408, 429)."""
+
+
+def job_summary(job: JobProgress) -> dict[str, Any]:
+    """The JSON body of a job's callback."""
+    return {
+        "event": "job.finished",
+        "job_id": str(job.id),
+        "status": job.status.value,
+        "mode": job.mode.value,
+        "priority": job.priority.value,
+        "model_id": job.model_id,
+        "total": job.total,
+        "done": job.done,
+        "failed": job.failed,
+        "error": job.error,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+def post_summary(url: str, job_id: uuid.UUID, summary: dict[str, Any]) -> int:
+    """POST ``summary`` to ``url``; returns the status. Raises ``CallbackFailed`` or
+    ``httpx.HTTPError`` when a retry may help; a 4xx other than 408/429 is final."""
+    response = httpx.post(
+        url,
+        json=summary,
+        headers={"X-Guardq-Job": str(job_id)},
+        timeout=CALLBACK_TIMEOUT_S,
+        follow_redirects=False,
+    )
+    if response.status_code >= 500 or response.status_code in (408, 429):
+        raise CallbackFailed(f"job {job_id}: callback answered {response.status_code}")
+    return response.status_code

@@ -1,0 +1,267 @@
+"""The engine's front door: ``GuardEngine.load(...)``, ``warmup()``, ``moderate(inputs)``.
+
+One call moderates any mix of prompt and response inputs. Behind it: inputs are
+validated, cut into token windows (``worker.chunking``), rendered by the model's own
+chat template (``worker.prefix``), grouped by mode so that each group reuses its
+header's KV cache, packed into batches of similar length (``worker.batching``),
+greedy-decoded (``worker.decode``), parsed by ``guardq.output.parse_output`` and
+aggregated per item by ``guardq.aggregate.aggregate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+import torch
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from guardq.aggregate import aggregate
+from guardq.inputs import PromptInput, ResponseInput, coerce_inputs
+from guardq.output import parse_output
+from guardq.settings import get_settings
+from guardq.verdict import Mode, Verdict
+from worker.batching import pack, waves
+from worker.chunking import Unit, plan_units
+from worker.decode import BatchTimes, Generation, generate
+from worker.errors import EngineOutOfMemoryError, UnsupportedModelError
+from worker.forward import Forward, PrefixKV
+from worker.loading import load_model
+from worker.params import EngineParams
+from worker.placement import Placement, choose_placement
+from worker.prefix import Prefix, render_ids
+from worker.results import Moderation, Timings
+from worker.severity import SeverityTokens
+
+log = logging.getLogger(__name__)
+
+# Batches decode together in waves of up to this many batches' worth of KV cache: a
+# decode step costs about the same for few rows as for many (it reads every weight
+# once), so a last batch of a few long rows should not decode alone. The cache held at
+# once is bounded by this many times GUARDQ_MAX_BATCH_TOKENS.
+_WAVE_BATCHES = 4
+
+
+def eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:
+    """The tokens that end an answer: those ``generate`` stops on for this model."""
+    config = getattr(model, "generation_config", None)
+    eos = getattr(config, "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    ids = [eos] if isinstance(eos, int) else list(eos or ())
+    if not ids:
+        raise UnsupportedModelError(
+            "the model has no end-of-sequence token (generation_config.eos_token_id or "
+            "the tokenizer's eos_token); the engine could not tell where an answer ends"
+        )
+    return frozenset(ids)
+
+
+@dataclass(frozen=True)
+class PlannedUnit:
+    """One unit as the model sees it: ``prefix.ids + own_ids`` are exactly the ids of
+    the official rendering of ``unit``; ``prefix`` is None when it cannot be reused."""
+
+    unit: Unit
+    prefix: Prefix | None
+    own_ids: list[int]
+
+
+class GuardEngine:
+    """A loaded Qwen3Guard-Gen model that moderates batches of inputs."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        params: EngineParams | None = None,
+        placement: Placement | None = None,
+        name: str = "",
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.params = params or EngineParams.from_settings()
+        self.name = name or getattr(model, "name_or_path", "")
+        self._forward = Forward(model)
+        self.placement = placement or Placement(self._forward.device, self._forward.dtype)
+        self._severity = SeverityTokens.find(tokenizer)
+        self._eos = eos_ids(model, tokenizer)
+        self._prefixes: dict[Mode, tuple[Prefix, PrefixKV]] = {}
+
+    @classmethod
+    def load(
+        cls,
+        model: str | None = None,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        params: EngineParams | None = None,
+    ) -> GuardEngine:
+        """Load ``model`` (a Hub id or a local directory) onto ``device``.
+
+        Whatever is not given comes from ``guardq.settings.get_settings()``
+        (``GUARDQ_MODEL``, ``GUARDQ_DEVICE``, ``GUARDQ_DTYPE`` and the batching knobs).
+        Raises ``ModelLoadError`` naming the missing file and the fix,
+        ``DeviceError`` for a GPU that does not exist, ``EngineOutOfMemoryError``.
+        """
+        settings = get_settings()
+        model = model or settings.model
+        placement = choose_placement(device or settings.device, dtype or settings.dtype)
+        loaded, tokenizer = load_model(model, placement)
+        engine = cls(
+            loaded,
+            tokenizer,
+            params=params or EngineParams.from_settings(settings),
+            placement=placement,
+            name=model,
+        )
+        log.info(
+            "loaded %s on %s (%s)%s",
+            model,
+            placement.device,
+            str(placement.dtype).removeprefix("torch."),
+            f"; {placement.note}" if placement.note else "",
+        )
+        return engine
+
+    def warmup(self) -> Timings:
+        """Build both modes' header caches and run one dummy batch of each mode."""
+        dummy = [PromptInput("Hello."), ResponseInput("Hello.", "Hi! How can I help?")]
+        return self.moderate(dummy).timings
+
+    def moderate(self, inputs: object) -> Moderation:
+        """Moderate one input or a list of them; one ``Verdict`` per input, in order.
+
+        Inputs: ``PromptInput(text)`` or a plain string (prompt moderation),
+        ``ResponseInput(prompt, response)``, or mappings ``{"text": ...}`` /
+        ``{"prompt": ..., "response": ...}``. Raises ``ValueError`` naming the index of a
+        bad input. An answer that does not parse gives a verdict with ``severity=None``
+        and the reason in ``error``: it is never read as Safe.
+        """
+        started = time.perf_counter()
+        items = coerce_inputs(inputs)
+        try:
+            with torch.inference_mode():
+                return self._moderate(items, started)
+        except torch.OutOfMemoryError as exc:
+            if self.placement.device.type == "cuda":
+                # Give the failed batch's memory back so the worker can take the next one.
+                torch.cuda.empty_cache()
+            raise EngineOutOfMemoryError(
+                f"moderating {len(items)} item(s) on {self.placement.device}", str(exc)
+            ) from exc
+
+    def _prefix(self, mode: Mode) -> tuple[Prefix, PrefixKV]:
+        if mode not in self._prefixes:
+            prefix = Prefix.find(self.tokenizer, mode)
+            self._prefixes[mode] = (prefix, self._forward.prefix_kv(prefix.ids))
+        return self._prefixes[mode]
+
+    def plan(self, inputs: object) -> list[PlannedUnit]:
+        """What the model will see for ``inputs``: their units, in order, each with the
+        header it reuses (or None) and its own token ids after that header."""
+        params = self.params
+        units = plan_units(
+            coerce_inputs(inputs),
+            self.tokenizer,
+            chunk_tokens=params.chunk_tokens,
+            chunk_overlap=params.chunk_overlap,
+        )
+        planned = []
+        for unit in units:
+            ids = render_ids(self.tokenizer, unit.messages())
+            prefix = self._prefix(unit.mode)[0] if params.prefix_cache else None
+            if prefix is not None and not prefix.matches(ids):
+                log.debug("a %s unit does not start with the header ids", unit.mode.value)
+                prefix = None
+            own = ids[len(prefix) :] if prefix is not None else ids
+            planned.append(PlannedUnit(unit=unit, prefix=prefix, own_ids=own))
+        return planned
+
+    def _moderate(self, items: list, started: float) -> Moderation:
+        params = self.params
+        planned = self.plan(items)
+        units = [p.unit for p in planned]
+        # Units grouped by the header cache they reuse (None: none, run whole).
+        groups: dict[Mode | None, list[tuple[int, list[int]]]] = defaultdict(list)
+        for index, p in enumerate(planned):
+            groups[p.prefix.mode if p.prefix else None].append((index, p.own_ids))
+        cached_tokens = sum(len(p.prefix) for p in planned if p.prefix)
+        planned_at = time.perf_counter()
+
+        generations: dict[int, Generation] = {}
+        times = BatchTimes()
+        batch_count = 0
+        for mode, members in groups.items():
+            kv = self._prefix(mode)[1] if mode is not None else None
+            lengths = [len(ids) for _, ids in members]
+            batches = pack(
+                lengths, budget=params.max_batch_tokens, max_new_tokens=params.max_new_tokens
+            )
+            for wave in waves(
+                batches,
+                lengths,
+                max_new_tokens=params.max_new_tokens,
+                limit=_WAVE_BATCHES * params.max_batch_tokens,
+            ):
+                results = generate(
+                    self._forward,
+                    [[[members[i][1] for i in group] for group in batch] for batch in wave],
+                    kv,
+                    max_new_tokens=params.max_new_tokens,
+                    eos_ids=self._eos,
+                    severity=self._severity,
+                    ignore_eos=params.ignore_eos,
+                    merge_limit=params.max_batch_tokens,
+                    times=times,
+                )
+                batch_count += len(wave)
+                order = [i for batch in wave for group in batch for i in group]
+                for i, result in zip(order, results, strict=True):
+                    generations[members[i][0]] = result
+        generated = time.perf_counter()
+
+        verdicts = self._finish(items, units, generations)
+        finished = time.perf_counter()
+        timings = Timings(
+            total_s=finished - started,
+            plan_s=planned_at - started,
+            prefill_s=times.prefill_s,
+            decode_s=times.decode_s,
+            finish_s=finished - generated,
+            items=len(items),
+            units=len(units),
+            batches=batch_count,
+            decode_steps=times.steps,
+            own_tokens=sum(len(ids) for members in groups.values() for _, ids in members),
+            cached_tokens=cached_tokens,
+            generated_tokens=sum(len(g.token_ids) + g.ended for g in generations.values()),
+            uncached_units=len(groups.get(None, ())),
+        )
+        return Moderation(verdicts, timings)
+
+    def _finish(
+        self, items: list, units: list[Unit], generations: dict[int, Generation]
+    ) -> list[Verdict]:
+        chunks: list[list[Verdict]] = [[] for _ in items]
+        for index, unit in enumerate(units):
+            chunks[unit.item].append(self._chunk_verdict(unit, generations[index]))
+        return [aggregate(item_chunks) for item_chunks in chunks]
+
+    def _chunk_verdict(self, unit: Unit, generation: Generation) -> Verdict:
+        text = self.tokenizer.decode(generation.token_ids, skip_special_tokens=True)
+        verdict = parse_output(text, unit.mode)
+        if not verdict.parsed and not generation.ended:
+            verdict = replace(
+                verdict,
+                error=f"{verdict.error} (answer cut at max_new_tokens="
+                f"{self.params.max_new_tokens})",
+            )
+        scores = None
+        if self._severity.ids is not None:
+            scores = self._severity.pick(self.tokenizer, generation.token_ids, generation.hits)
+        return replace(verdict, span=unit.span, scores=scores)

@@ -1,0 +1,40 @@
+"""The engine's errors: each says what went wrong, where, and how to fix it.
+
+A worker that cannot load its model must fail at start with a message an operator can
+act on, not with a library's OSError from three frames deep.
+"""
+
+from __future__ import annotations
+
+
+class EngineError(RuntimeError):
+    """Base class of the inference engine's errors."""
+
+
+class ModelLoadError(EngineError):
+    """The model or its tokenizer could not be loaded from ``path``."""
+
+    def __init__(self, path: str, problem: str, fix: str) -> None:
+        self.path = path
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"cannot load model {path!r}: {problem}. Fix: {fix}")
+
+
+class UnsupportedModelError(EngineError):
+    """The checkpoint loads, but the engine's fast path cannot run it."""
+
+
+class DeviceError(EngineError):
+    """The requested device does not exist on this machine."""
+
+
+class EngineOutOfMemoryError(EngineError):
+    """The accelerator ran out of memory while loading or running the model."""
+
+    def __init__(self, where: str, detail: str) -> None:
+        super().__init__(
+            f"out of memory {where} ({detail}). Fix: use a smaller model (GUARDQ_MODEL), "
+            "lower GUARDQ_MAX_BATCH_TOKENS (tokens per forward pass) or GUARDQ_CHUNK_TOKENS "
+            "(the longest window of one item)"
+        )

@@ -1,0 +1,68 @@
+"""The heavy resources of a worker process, built once: the engine and the store.
+
+``get_runtime()`` loads the model on the configured device (``GUARDQ_DEVICE``), warms it
+up and opens the store; every task in the process shares it. ``build_runtime`` is the
+same for the in-process path, which may name its own model and store.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from guardq.policy import Policy
+from guardq.settings import get_settings
+from guardq.store.db import get_session_factory
+from worker.engine import GuardEngine
+from worker.pipeline import BatchReport, WorkItem, process_items
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A loaded engine, the model id it answers for, the store and the policy."""
+
+    engine: GuardEngine
+    model_id: str
+    session_factory: sessionmaker[Session]
+    policy: Policy
+
+    def process(self, items: list[WorkItem]) -> BatchReport:
+        """``worker.pipeline.process_items`` with this runtime's resources."""
+        return process_items(
+            items,
+            engine=self.engine,
+            session_factory=self.session_factory,
+            model_id=self.model_id,
+            policy=self.policy,
+        )
+
+
+def build_runtime(
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> Runtime:
+    """Load ``model`` (default ``GUARDQ_MODEL``) on ``device``, warm it up, open the store."""
+    settings = get_settings()
+    model_id = model or settings.model
+    engine = GuardEngine.load(model_id, device=device)
+    timings = engine.warmup()
+    log.info("engine warm on %s (%.2f s)", engine.placement.device, timings.total_s)
+    return Runtime(
+        engine=engine,
+        model_id=model_id,
+        session_factory=session_factory or get_session_factory(),
+        policy=settings.policy,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_runtime() -> Runtime:
+    """The runtime of this worker process, on the configured model, device and store."""
+    return build_runtime()

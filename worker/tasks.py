@@ -1,0 +1,137 @@
+"""The Celery tasks: thin doors onto ``worker.pipeline`` (the contract is ``guardq.queue``).
+
+Realtime messages are gathered by ``celery_batches.Batches``: the worker buffers them
+and runs one engine call for up to ``REALTIME_GATHER_MESSAGES`` messages, or for what
+arrived within ``REALTIME_GATHER_INTERVAL_S``. Bulk messages already carry a full batch.
+
+Failures: a batch that raises (store unreachable, engine out of memory) is sent again
+as new messages, with backoff, up to ``MAX_ATTEMPTS``; then its items are marked failed.
+Batches acknowledges a gathered message even when its batch raised, so the retry must
+be ours rather than Celery's ``autoretry_for``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from celery_batches import Batches
+from sqlalchemy import select
+
+from guardq.queue import (
+    MODERATE_BULK,
+    MODERATE_REALTIME,
+    REALTIME_GATHER_INTERVAL_S,
+    REALTIME_GATHER_MESSAGES,
+    SEND_CALLBACK,
+)
+from guardq.store.db import get_session_factory, session_scope
+from guardq.store.jobs import get_job
+from guardq.store.models import Job
+from worker.callbacks import CallbackFailed, job_summary, post_summary
+from worker.celery_app import app
+from worker.pipeline import BatchReport, record_failures, work_items
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 4
+# Retry delays grow 5, 10, 20 s: enough for a database failover, well under any sane
+# visibility timeout (a delayed message is held unacknowledged by the worker meanwhile).
+RETRY_BASE_S = 5
+
+
+@app.task(name=MODERATE_BULK)
+def moderate_bulk(**payload: Any) -> None:
+    # Realtime messages received just before this one wait in the gathering buffer;
+    # the solo pool would run this bulk batch first. Run them now instead.
+    moderate_realtime._do_flush()
+    _run_batch(MODERATE_BULK, [payload])
+
+
+@app.task(
+    name=MODERATE_REALTIME,
+    base=Batches,
+    flush_every=REALTIME_GATHER_MESSAGES,
+    flush_interval=REALTIME_GATHER_INTERVAL_S,
+)
+def moderate_realtime(requests: Sequence[Any]) -> None:
+    _run_batch(MODERATE_REALTIME, [request.kwargs for request in requests])
+
+
+def _run_batch(task_name: str, payloads: list[dict[str, Any]]) -> None:
+    # Imported here: the callbacks worker registers these tasks but loads no model.
+    from worker.runtime import get_runtime
+
+    items = [item for payload in payloads for item in work_items(payload)]
+    try:
+        report = get_runtime().process(items)
+    except Exception as exc:
+        # Exception type only: an engine or driver message might quote the content.
+        log.error("batch of %d item(s) failed: %s", len(items), type(exc).__name__)
+        _retry_or_fail(task_name, payloads, exc)
+        return
+    _log_report(report)
+    _send_callbacks(report.finished_jobs)
+
+
+def _retry_or_fail(task_name: str, payloads: list[dict[str, Any]], exc: Exception) -> None:
+    for payload in payloads:
+        attempt = payload.get("attempt", 0) + 1
+        if attempt < MAX_ATTEMPTS:
+            app.send_task(
+                task_name,
+                kwargs={**payload, "attempt": attempt},
+                countdown=RETRY_BASE_S * 2 ** (attempt - 1),
+            )
+            continue
+        report = record_failures(
+            work_items(payload),
+            session_factory=get_session_factory(),
+            error=f"moderation failed after {attempt} attempts: {type(exc).__name__}",
+        )
+        _send_callbacks(report.finished_jobs)
+
+
+def _log_report(report: BatchReport) -> None:
+    # Ids and counts only. Tests read these lines to see what the engine ran.
+    for job_id, counts in report.counts.items():
+        log.info(
+            "job %s: %d inferred, %d from cache, %d already recorded, %d failed",
+            job_id,
+            counts["inferred"],
+            counts["cached"],
+            counts["skipped"],
+            counts["failed"],
+        )
+
+
+def _send_callbacks(job_ids: list[uuid.UUID]) -> None:
+    if not job_ids:
+        return
+    with session_scope(get_session_factory()) as session:
+        wanted = session.scalars(
+            select(Job.id).where(Job.id.in_(job_ids), Job.callback_url.is_not(None))
+        ).all()
+    for job_id in wanted:
+        app.send_task(SEND_CALLBACK, kwargs={"job_id": str(job_id)})
+
+
+@app.task(
+    name=SEND_CALLBACK,
+    autoretry_for=(CallbackFailed, httpx.HTTPError),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_callback(job_id: str) -> None:
+    """POST the finished job's summary to its callback_url (re-read from the store)."""
+    with session_scope(get_session_factory()) as session:
+        job = get_job(session=session, job_id=uuid.UUID(job_id))
+    if job is None or job.callback_url is None:
+        return
+    status = post_summary(job.callback_url, job.id, job_summary(job))
+    log.info("job %s: callback answered %d", job.id, status)
