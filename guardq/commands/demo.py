@@ -1,15 +1,26 @@
-"""``guardq demo``: moderate the bundled examples (or a JSONL file) and print a table."""
+"""``guardq demo``: label the bundled examples (or a JSONL file) end to end and print them.
+
+The items go through the same pipeline as ``guardq label``: jobs in the audit store,
+the engine, the policy, verdicts and escalations recorded. With no broker configured
+it all runs in this process on the embedded SQLite store (``guardq.sqlite3``); with
+``GUARDQ_BROKER_URL`` and ``GUARDQ_DATABASE_URL`` set, the workers do the judging.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 
-from guardq.demo_table import print_demo_table
+from guardq.demo_table import print_demo_table, summary_lines
+from guardq.labeling.executors import open_executors
 from guardq.settings import DEMO_MODEL, get_settings
+from guardq.store.db import resolve_url
+from guardq.store.jobs import ItemResult, NewItem
+from guardq.verdict import Mode
 
 EXAMPLES = resources.files("guardq") / "examples" / "examples.jsonl"
 
@@ -22,51 +33,79 @@ DEMO_WARNING = (
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    demo = commands.add_parser("demo", help=__doc__.split(": ", 1)[1])
+    demo = commands.add_parser("demo", help=__doc__.split(": ", 1)[1].split("\n")[0])
     demo.add_argument("--model", help="HF id or directory (default: GUARDQ_MODEL)")
-    demo.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: GUARDQ_DEVICE)")
     demo.add_argument(
         "--inputs",
         type=Path,
-        help='JSONL with {"text": ...} or {"prompt": ..., "response": ...} per line',
+        help='JSONL with {"text": ...} or {"prompt": ..., "response": ...} per line '
+        "(default: the bundled examples)",
     )
     demo.set_defaults(run=run)
 
 
-def read_rows(path: Path | None) -> list[dict]:
+def read_rows(path: Path | None) -> list[tuple[Mode, dict]]:
+    """Each row with its mode; a bad line raises naming its number, never its content."""
     text = path.read_text(encoding="utf-8") if path else EXAMPLES.read_text(encoding="utf-8")
     source = str(path) if path else "the bundled examples"
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        where = f"{source}, line {number}"
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{source}, line {number}: not valid JSON ({exc.msg})") from None
+            raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
         if not isinstance(row, dict):
-            raise ValueError(f"{source}, line {number}: expected a JSON object")
-        rows.append(row)
+            raise ValueError(f"{where}: expected a JSON object")
+        mode = Mode.RESPONSE if "response" in row else Mode.PROMPT
+        fields = ("prompt", "response") if mode is Mode.RESPONSE else ("text",)
+        for field in fields:
+            value = row.get(field)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{where}: field {field!r} must be a non-empty string")
+        rows.append((mode, row))
     if not rows:
         raise ValueError(f"{source}: no rows")
     return rows
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.engine import GuardEngine
-
     settings = get_settings()
     model = args.model or settings.model
     rows = read_rows(args.inputs)
-    inputs = [{k: row[k] for k in ("text", "prompt", "response") if k in row} for row in rows]
     if Path(model).resolve() == DEMO_MODEL.resolve():
         print(f"NOTE: {DEMO_WARNING}\n", file=sys.stderr)
-    engine = GuardEngine.load(model, device=args.device)
-    verdicts = engine.moderate(inputs)
-    print_demo_table(rows, verdicts, settings.policy, title=f"guardq demo: {model}")
-    timings = verdicts.timings
-    print(
-        f"{timings.items} items ({timings.units} windows) in {timings.total_s:.2f} s "
-        f"on {engine.placement.device}: {timings.items_per_s:.1f} items/s"
-    )
-    return 0
+    executors, _ = open_executors(settings, model, [mode for mode, _ in rows])
+
+    began = time.perf_counter()
+    results: dict[int, ItemResult] = {}
+    for mode, executor in executors.items():
+        positions = [i for i, (row_mode, _) in enumerate(rows) if row_mode is mode]
+        items = [_item(mode, rows[i][1]) for i in positions]
+        job_results = executor.results(executor.submit(items))
+        results.update(zip(positions, job_results, strict=True))
+    seconds = time.perf_counter() - began
+
+    ordered = [results[i] for i in range(len(rows))]
+    print_demo_table([row for _, row in rows], ordered, title=f"guardq demo: {model}")
+    for line in summary_lines(ordered):
+        print(line)
+    where = "the workers" if settings.broker_url else "this process"
+    print(f"judged by {where} in {seconds:.2f} s; audit store: {_display(resolve_url())}")
+    return 0 if all(r.verdict is not None for r in ordered) else 1
+
+
+def _item(mode: Mode, row: dict) -> NewItem:
+    ref = row.get("ref")
+    ref = None if ref is None else str(ref)
+    if mode is Mode.RESPONSE:
+        return NewItem(text=row["response"], prompt=row["prompt"], ref=ref)
+    return NewItem(text=row["text"], ref=ref)
+
+
+def _display(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -12,15 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from guardq.labeling.executors import open_executors
 from guardq.labeling.readers import Fields
 from guardq.labeling.runner import label_file, rejects_path
 from guardq.settings import DEMO_MODEL, get_settings
 from guardq.verdict import Mode
-
-# Windows of this many bulk tasks per queued job, a few jobs in flight: enough work
-# queued for several workers, little redone after an interruption.
-QUEUE_WINDOW_TASKS = 4
-QUEUE_DEPTH = 4
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -48,19 +44,13 @@ def run(args: argparse.Namespace) -> int:
             "NOTE: models/demo is NOT a safety model; its verdicts mean nothing.", file=sys.stderr
         )
 
-    if settings.broker_url is not None:
-        executor, window = _queue_executor(settings, model, mode)
-    else:
-        from worker.inprocess import InProcessExecutor, embedded_runtime
-
-        executor = InProcessExecutor(embedded_runtime(model=model), mode=mode)
-        window = settings.bulk_task_items
+    executors, window = open_executors(settings, model, [mode])
     progress = label_file(
         args.input,
         args.output,
         fields=fields,
         model_id=model,
-        executor=executor,
+        executor=executors[mode],
         window=window,
         show_progress=not args.no_progress,
     )
@@ -70,16 +60,3 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if progress.rejected else 0
-
-
-def _queue_executor(settings, model: str, mode: Mode):
-    from guardq.labeling.runner import QueueExecutor
-    from guardq.store.db import get_session_factory
-
-    if settings.database_url is None:
-        raise ValueError(
-            "GUARDQ_BROKER_URL is set but GUARDQ_DATABASE_URL is not: labeling through the "
-            "workers reads their verdicts from their store"
-        )
-    executor = QueueExecutor(get_session_factory(), model, mode=mode, depth=QUEUE_DEPTH)
-    return executor, settings.bulk_task_items * QUEUE_WINDOW_TASKS

@@ -1,4 +1,5 @@
 import json
+import sqlite3
 
 from guardq.cli import main
 from guardq.commands.demo import EXAMPLES
@@ -24,3 +25,26 @@ def test_demo_rejects_a_row_that_is_not_an_object(tmp_path, capsys):
     inputs.write_text('["a list"]\n', encoding="utf-8")
     assert main(["demo", "--inputs", str(inputs)]) == 2
     assert "line 1: expected a JSON object" in capsys.readouterr().err
+
+
+def test_demo_labels_the_examples_through_the_embedded_pipeline_and_store(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    rows = EXAMPLES.read_text(encoding="utf-8").splitlines()
+    assert f"{len(rows)} items: {len(rows)} judged, 0 failed, 0 served" in out
+
+    store = sqlite3.connect(tmp_path / "guardq.sqlite3")
+    responses = sum('"response"' in row for row in rows)
+    jobs = dict(store.execute("SELECT mode, total FROM jobs").fetchall())
+    assert jobs == {"prompt": len(rows) - responses, "response": responses}
+    assert store.execute("SELECT count(*) FROM verdicts").fetchone()[0] == len(rows)
+    reviews = store.execute("SELECT count(*) FROM verdicts WHERE action = 'review'").fetchone()[0]
+    assert store.execute("SELECT count(*) FROM escalations").fetchone()[0] == reviews
+    assert f"escalated to reviewers: {reviews}" in out
+
+    # Run again: every text is in the verdict cache now, so the model judges none.
+    assert main(["demo"]) == 0
+    assert f"{len(rows)} served from the verdict cache" in capsys.readouterr().out
