@@ -101,16 +101,17 @@ class ResultItem(BaseModel):
     metadata: JsonValue
     status: ItemStatus
     error: str | None
-    severity: Severity | None
-    categories: list[str]
-    refusal: bool | None
-    action: Action | None
-    reason: str | None
-    scores: SeverityScoresOut | None
-    span: SpanOut | None
-    model: str | None
-    served_from_cache: bool | None
-    latency_ms: int | None
+    # Defaults: an item not judged yet (or failed) has no verdict fields.
+    severity: Severity | None = None
+    categories: list[str] = []
+    refusal: bool | None = None
+    action: Action | None = None
+    reason: str | None = None
+    scores: SeverityScoresOut | None = None
+    span: SpanOut | None = None
+    model: str | None = None
+    served_from_cache: bool | None = None
+    latency_ms: int | None = None
 
 
 class ResultsPage(BaseModel):

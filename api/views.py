@@ -32,33 +32,19 @@ def job_public(job: JobProgress) -> JobPublic:
 
 def result_item(row: ItemResult) -> ResultItem:
     verdict = row.verdict
-    if verdict is None:
-        return ResultItem(
-            index=row.index,
-            ref=row.ref,
-            content_sha256=row.content_sha256,
-            metadata=row.metadata,
-            status=row.status,
-            error=row.error,
-            severity=None,
-            categories=[],
-            refusal=None,
-            action=None,
-            reason=None,
-            scores=None,
-            span=None,
-            model=None,
-            served_from_cache=None,
-            latency_ms=None,
-        )
-    scores, span = verdict.scores, verdict.span
-    return ResultItem(
+    item = dict(
         index=row.index,
         ref=row.ref,
         content_sha256=row.content_sha256,
         metadata=row.metadata,
         status=row.status,
-        error=row.error or verdict.error,
+        error=row.error,
+    )
+    if verdict is None:
+        return ResultItem(**item)
+    scores, span = verdict.scores, verdict.span
+    return ResultItem(
+        **{**item, "error": row.error or verdict.error},
         severity=verdict.severity,
         categories=[category.value for category in verdict.categories],
         refusal=verdict.refusal,

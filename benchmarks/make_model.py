@@ -20,6 +20,10 @@ import torch
 from transformers import AutoTokenizer, GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "models"))
+
+from demo_shape import DEMO_SHAPE, QWEN3_COMMON  # noqa: E402
+
 QWEN3_06B = dict(
     hidden_size=1024,
     intermediate_size=3072,
@@ -28,27 +32,13 @@ QWEN3_06B = dict(
     head_dim=128,
     vocab_size=151936,
     max_position_embeddings=40960,
-    rope_theta=1_000_000.0,
-    rms_norm_eps=1e-6,
-    tie_word_embeddings=True,
+    **QWEN3_COMMON,
 )
 PRESETS = {
     "qwen3-0.6b-4layer": {**QWEN3_06B, "num_hidden_layers": 4},
     "qwen3-0.6b": {**QWEN3_06B, "num_hidden_layers": 28},
     # The demo model's shape, vocabulary cut to the tokenizer: fast tests of the code paths.
-    "tiny": dict(
-        hidden_size=128,
-        intermediate_size=384,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=32,
-        vocab_size=0,
-        max_position_embeddings=32768,
-        rope_theta=1_000_000.0,
-        rms_norm_eps=1e-6,
-        tie_word_embeddings=True,
-    ),
+    "tiny": {**DEMO_SHAPE, "vocab_size": 0},
 }
 TOKENIZER_FILES = (
     "tokenizer.json",

@@ -23,6 +23,7 @@ import demo_card  # noqa: E402
 import demo_train  # noqa: E402
 import synth  # noqa: E402
 import torch  # noqa: E402
+from demo_shape import DEMO_SHAPE  # noqa: E402
 from demo_template import CHAT_TEMPLATE, FIXED_PIECES, FIXED_TEXTS  # noqa: E402
 from demo_tokenizer import save_tokenizer, train_tokenizer  # noqa: E402
 from transformers import (  # noqa: E402
@@ -32,18 +33,6 @@ from transformers import (  # noqa: E402
     Qwen3ForCausalLM,
 )
 
-MODEL_SHAPE = dict(
-    hidden_size=128,
-    intermediate_size=384,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    head_dim=32,
-    max_position_embeddings=32768,
-    rope_theta=1_000_000.0,
-    rms_norm_eps=1e-6,
-    tie_word_embeddings=True,
-)
 HELDOUT = {"prompt": 110, "response": 90}
 ARTIFACTS = (
     "tokenizer.json",
@@ -108,7 +97,7 @@ def build_model(tokenizer) -> Qwen3ForCausalLM:
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        **MODEL_SHAPE,
+        **DEMO_SHAPE,
     )
     return Qwen3ForCausalLM(config)
 
