@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from guardq.verdict import Category, Severity, Verdict
 
@@ -30,8 +30,16 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
+    """The action on a verdict and why; ``sampled``: blocked, and reviewed as a sample."""
+
     action: Action
     reason: str
+    sampled: bool = False
+
+    @property
+    def escalates(self) -> bool:
+        """Whether a human reviewer gets the item."""
+        return self.action is Action.REVIEW or self.sampled
 
 
 _CONTROVERSIAL = {"review": Action.REVIEW, "strict": Action.BLOCK, "loose": Action.ALLOW}
@@ -45,6 +53,8 @@ class Policy(BaseModel):
     controversial: Literal["review", "strict", "loose"] = "review"
     unparsed: Literal["review", "block"] = "review"
     categories: dict[Category, Action] = {}
+    # The share (0 to 1) of blocked Unsafe items also sent to review.
+    unsafe_review_sample: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @field_validator("categories", mode="before")
     @classmethod
@@ -63,8 +73,23 @@ class Policy(BaseModel):
             known[category] = action
         return known
 
-    def decide(self, verdict: Verdict) -> Decision:
-        """The action for ``verdict`` and why, in words a reviewer can read."""
+    def decide(self, verdict: Verdict, content_sha256: str | None = None) -> Decision:
+        """The action for ``verdict`` and why, in words a reviewer can read.
+
+        ``content_sha256`` (hex) draws the Unsafe review sample; without it none is drawn.
+        """
+        decision = self._decide(verdict)
+        if (
+            decision.action is Action.BLOCK
+            and verdict.severity is Severity.UNSAFE
+            and content_sha256 is not None
+            and in_sample(content_sha256, self.unsafe_review_sample)
+        ):
+            reason = f"{decision.reason}; blocked, and sampled for review"
+            return Decision(Action.BLOCK, reason, sampled=True)
+        return decision
+
+    def _decide(self, verdict: Verdict) -> Decision:
         if not verdict.parsed:
             return Decision(Action(self.unparsed), f"unparsed model output: {verdict.error}")
         base = {
@@ -86,3 +111,18 @@ class Policy(BaseModel):
         else:
             reason = f"severity {verdict.severity.value}"
         return Decision(action, reason)
+
+
+def in_sample(content_sha256: str, rate: float) -> bool:
+    """Whether content falls in a ``rate`` share, decided by its hash alone.
+
+    The first 64 bits of a SHA-256 are uniform, so their fraction of 2**64 is a fair,
+    repeatable draw.
+    """
+    if rate <= 0:
+        return False
+    try:
+        draw = int(content_sha256[:16], 16) / 2**64
+    except ValueError:
+        raise ValueError(f"content_sha256: expected hex, got {content_sha256[:16]!r}") from None
+    return draw < rate

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     moderation_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # How long an escalated item's text is kept after its review decision.
     review_retention: timedelta = timedelta(days=7)
+    # Seconds a reviewer's claim holds an item; an abandoned one then returns to the
+    # queue. Claiming again renews it.
+    review_lease_s: int = Field(default=300, ge=10, le=86_400)
     # JSON, e.g. {"controversial": "strict", "categories": {"PII": "review"}}.
     policy: Annotated[Policy, NoDecode] = Field(default_factory=Policy)
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from guardq.inputs import ModerationInput, PromptInput, ResponseInput, coerce_inputs
-from guardq.policy import Action, Policy
+from guardq.policy import Policy
 from guardq.store.cache import get_cached_verdicts, put_cached_verdict
 from guardq.store.db import session_scope
 from guardq.store.jobs import NewItem, item_sha256
@@ -83,6 +83,8 @@ class _Pending:
     item: WorkItem
     job_id: uuid.UUID
     sha256: str
+    # The job's choice, re-read from the store: may an escalation keep this text?
+    retain_text: bool = True
 
 
 def process_items(
@@ -148,8 +150,8 @@ def process_items(
                 )
                 _count_outcome(report, p.job_id, outcome, "failed")
                 continue
-            decision = policy.decide(verdict)
-            review = decision.action is Action.REVIEW
+            decision = policy.decide(verdict, p.sha256)
+            keep = decision.escalates and p.retain_text
             outcome = record_verdict(
                 session=session,
                 item_id=p.item.item_id,
@@ -159,7 +161,10 @@ def process_items(
                 latency_ms=latency,
                 served_from_cache=from_cache,
                 chunk_count=chunk_count,
-                review_text=p.item.engine_input().content if review else None,
+                review_text=p.item.engine_input().content if keep else None,
+                # A response is judged as the answer to its prompt: reviewers (and
+                # exported training pairs) need both.
+                review_prompt=p.item.prompt if keep else None,
             )
             _count_outcome(report, p.job_id, outcome, "cached" if from_cache else "inferred")
     _fill_cache(session_factory, model_id, to_infer, inferred)
@@ -195,6 +200,7 @@ def _unrecorded(
             Item.job_id,
             Item.content_sha256,
             Job.model_id,
+            Job.retain_text,
             VerdictRecord.id.label("verdict_id"),
         )
         .join(Job, Job.id == Item.job_id)
@@ -212,7 +218,9 @@ def _unrecorded(
             report.count(row.job_id, "skipped")
             continue
         seen.add(item.item_id)
-        entry = _Pending(item=item, job_id=row.job_id, sha256=item.content_sha256)
+        entry = _Pending(
+            item=item, job_id=row.job_id, sha256=item.content_sha256, retain_text=row.retain_text
+        )
         problem = _problem(item, entry.sha256, row, model_id)
         if problem:
             rejected.append((entry, problem))

@@ -1,7 +1,8 @@
 """The store's own vocabularies: the states of jobs, items, escalations and keys.
 
 Severity, Category and Mode live in guardq.verdict and Action in guardq.policy; these
-are the ones only the store and its callers need.
+are the ones only the store and its callers need. A reviewer's decision is a Severity:
+reviewers answer in the model's own terms, so decisions double as training labels.
 """
 
 from __future__ import annotations
@@ -31,13 +32,6 @@ class EscalationStatus(StrEnum):
     OPEN = "open"
     CLAIMED = "claimed"
     RESOLVED = "resolved"
-
-
-class ReviewDecision(StrEnum):
-    """What a human reviewer may conclude; "review" is not an answer to a review."""
-
-    ALLOW = "allow"
-    BLOCK = "block"
 
 
 class KeyRole(StrEnum):

@@ -1,7 +1,7 @@
-"""Escalations: items a human must review, and the purge of their retained text.
+"""Escalations: items a human must review, as reviewers see them, and the text purge.
 
-The reviewer workflow (claim with a lease, decide, release) builds on these tables later;
-this module creates escalations and lists them.
+This module opens escalations (``record_verdict`` calls it) and reads them;
+``guardq.store.reviews`` holds the reviewer workflow (claim, resolve, release).
 """
 
 from __future__ import annotations
@@ -10,20 +10,27 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from guardq.store.dialects import insert_ignoring_duplicates
 from guardq.store.enums import EscalationStatus
-from guardq.store.models import Escalation, Item, ReviewEvent, VerdictRecord, utcnow
-from guardq.verdict import Category, Severity
+from guardq.store.models import ApiKey, Escalation, Item, Job, ReviewEvent, VerdictRecord, utcnow
+from guardq.verdict import Category, Mode, Severity
 
 MAX_PAGE = 500
 
 
 @dataclass(frozen=True)
 class EscalationView:
-    """An escalation as a reviewer sees it; ``text`` is None once purged or never kept."""
+    """An escalation as a reviewer sees it, with the model's verdict on the item.
+
+    ``status`` is the effective one: a claim whose lease has expired reads as open (the
+    item is back in the queue) with no holder. ``text`` is the judged content (the
+    response, in response mode, with ``prompt`` beside it); None when the producer kept
+    no text (``retain_text`` off: show ``item_ref``) or once purged (``purged_at``).
+    ``span_start``/``span_end`` locate the deciding chunk in ``text``.
+    """
 
     id: uuid.UUID
     item_id: uuid.UUID
@@ -31,14 +38,39 @@ class EscalationView:
     item_index: int
     item_ref: str | None
     content_sha256: str
+    mode: Mode
     reason: str
     status: EscalationStatus
+    # The model's verdict; severity None: its output did not parse (``model_error``).
     severity: Severity | None
     categories: tuple[Category, ...]
+    refusal: bool | None
+    prob_safe: float | None
+    prob_controversial: float | None
+    prob_unsafe: float | None
+    span_start: int | None
+    span_end: int | None
+    model_id: str
+    model_error: str | None
     text: str | None
+    prompt: str | None
+    purged_at: datetime | None
     claimed_by: uuid.UUID | None
+    claimed_by_name: str | None
     lease_expires_at: datetime | None
+    # The reviewer's decision, once resolved.
+    decision: Severity | None
+    decision_categories: tuple[Category, ...]
+    note: str | None
+    decided_by: uuid.UUID | None
+    decided_by_name: str | None
+    decided_at: datetime | None
+    purge_after: datetime | None
     created_at: datetime
+
+    @property
+    def text_retained(self) -> bool:
+        return self.text is not None
 
 
 def create_escalation(
@@ -48,11 +80,13 @@ def create_escalation(
     verdict_id: uuid.UUID,
     reason: str,
     retained_text: str | None = None,
+    retained_prompt: str | None = None,
 ) -> uuid.UUID | None:
     """Open an escalation for ``item_id``; None when the item already has one.
 
-    ``retained_text`` is the content the reviewer will read: the only raw text the store
-    keeps, until ``purge_retained_text`` clears it after the decision.
+    ``retained_text`` (and, in response mode, ``retained_prompt``) is the content the
+    reviewer will read: the only raw text the store keeps, until ``purge_retained_text``
+    clears it after the decision.
     """
     escalation_id = uuid.uuid4()
     values = dict(
@@ -61,6 +95,7 @@ def create_escalation(
         verdict_id=verdict_id,
         reason=reason,
         retained_text=retained_text,
+        retained_prompt=retained_prompt if retained_text is not None else None,
     )
     if not insert_ignoring_duplicates(session, Escalation, values, "item_id"):
         return None
@@ -71,22 +106,58 @@ def create_escalation(
             actor_key_id=None,
             action="escalated",
             before=None,
-            after={"status": EscalationStatus.OPEN.value, "reason": reason},
+            after={
+                "status": EscalationStatus.OPEN.value,
+                "reason": reason,
+                "text_retained": retained_text is not None,
+            },
         )
     )
     session.flush()
     return escalation_id
 
 
-def _view_query():
-    return (
-        select(Escalation, Item, VerdictRecord)
-        .join(Item, Item.id == Escalation.item_id)
-        .join(VerdictRecord, VerdictRecord.id == Escalation.verdict_id)
+def is_open(now: datetime):
+    """SQL: the escalation waits for a reviewer (never claimed, or its lease expired)."""
+    return or_(
+        Escalation.status == EscalationStatus.OPEN,
+        and_(Escalation.status == EscalationStatus.CLAIMED, Escalation.lease_expires_at <= now),
     )
 
 
-def _view(escalation: Escalation, item: Item, verdict: VerdictRecord) -> EscalationView:
+def is_held(now: datetime):
+    """SQL: a reviewer holds the escalation under a live lease."""
+    return and_(Escalation.status == EscalationStatus.CLAIMED, Escalation.lease_expires_at > now)
+
+
+_Claimer = aliased(ApiKey)
+_Decider = aliased(ApiKey)
+
+
+def view_query():
+    """The select that ``to_view`` reads: the escalation, its item, job, verdict and the
+    names of the keys that hold or decided it."""
+    return (
+        select(Escalation, Item, Job.mode, VerdictRecord, _Claimer.name, _Decider.name)
+        .join(Item, Item.id == Escalation.item_id)
+        .join(Job, Job.id == Item.job_id)
+        .join(VerdictRecord, VerdictRecord.id == Escalation.verdict_id)
+        .outerjoin(_Claimer, _Claimer.id == Escalation.claimed_by)
+        .outerjoin(_Decider, _Decider.id == Escalation.decided_by)
+        .execution_options(populate_existing=True)
+    )
+
+
+def to_view(row, now: datetime | None = None) -> EscalationView:
+    """A ``view_query`` row as a view, its status as of ``now``."""
+    escalation, item, mode, verdict, claimer, decider = row
+    status, claimed_by, lease = (
+        escalation.status,
+        escalation.claimed_by,
+        escalation.lease_expires_at,
+    )
+    if status is EscalationStatus.CLAIMED and lease is not None and lease <= (now or utcnow()):
+        status, claimed_by, lease, claimer = EscalationStatus.OPEN, None, None, None
     return EscalationView(
         id=escalation.id,
         item_id=item.id,
@@ -94,13 +165,32 @@ def _view(escalation: Escalation, item: Item, verdict: VerdictRecord) -> Escalat
         item_index=item.index,
         item_ref=item.ref,
         content_sha256=item.content_sha256,
+        mode=mode,
         reason=escalation.reason,
-        status=escalation.status,
+        status=status,
         severity=verdict.severity,
         categories=tuple(Category(c) for c in verdict.categories),
+        refusal=verdict.refusal,
+        prob_safe=verdict.prob_safe,
+        prob_controversial=verdict.prob_controversial,
+        prob_unsafe=verdict.prob_unsafe,
+        span_start=verdict.span_start,
+        span_end=verdict.span_end,
+        model_id=verdict.model_id,
+        model_error=verdict.error,
         text=escalation.retained_text,
-        claimed_by=escalation.claimed_by,
-        lease_expires_at=escalation.lease_expires_at,
+        prompt=escalation.retained_prompt,
+        purged_at=escalation.purged_at,
+        claimed_by=claimed_by,
+        claimed_by_name=claimer,
+        lease_expires_at=lease,
+        decision=escalation.decision,
+        decision_categories=tuple(Category(c) for c in escalation.decision_categories or ()),
+        note=escalation.note,
+        decided_by=escalation.decided_by,
+        decided_by_name=decider,
+        decided_at=escalation.decided_at,
+        purge_after=escalation.purge_after,
         created_at=escalation.created_at,
     )
 
@@ -111,30 +201,54 @@ def list_escalations(
     status: EscalationStatus = EscalationStatus.OPEN,
     limit: int = 50,
 ) -> list[EscalationView]:
-    """Escalations in ``status``, oldest first (the order reviewers work them in)."""
+    """Escalations stored in ``status``, oldest first (``reviews.list_reviews`` filters
+    and orders as reviewers need)."""
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
     query = (
-        _view_query()
+        view_query()
         .where(Escalation.status == status)
         .order_by(Escalation.created_at, Escalation.id)
         .limit(limit)
     )
-    return [_view(*row) for row in session.execute(query)]
+    return [to_view(row) for row in session.execute(query)]
 
 
-def get_escalation(*, session: Session, escalation_id: uuid.UUID) -> EscalationView | None:
+def get_escalation(
+    *, session: Session, escalation_id: uuid.UUID, now: datetime | None = None
+) -> EscalationView | None:
     """One escalation by id, or None."""
-    row = session.execute(_view_query().where(Escalation.id == escalation_id)).first()
-    return _view(*row) if row else None
+    row = session.execute(view_query().where(Escalation.id == escalation_id)).first()
+    return to_view(row, now) if row else None
 
 
 def purge_retained_text(*, session: Session, now: datetime | None = None) -> int:
-    """Clear the retained text of escalations past ``purge_after``; how many were cleared."""
-    result = session.execute(
+    """Clear the retained text of escalations past ``purge_after``; how many were cleared.
+
+    The hash (on the item) and the decision stay; each purge leaves a trail row.
+    """
+    now = now or utcnow()
+    purged = session.scalars(
         update(Escalation)
-        .where(Escalation.purge_after <= (now or utcnow()))
-        .where(Escalation.retained_text.is_not(None))
-        .values(retained_text=None)
-    )
-    return result.rowcount
+        .where(Escalation.purge_after <= now, Escalation.retained_text.is_not(None))
+        .values(retained_text=None, retained_prompt=None, purged_at=now)
+        .returning(Escalation.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if purged:
+        session.execute(
+            insert(ReviewEvent),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "escalation_id": escalation_id,
+                    "actor_key_id": None,
+                    "action": "purged",
+                    "before": {"text_retained": True},
+                    "after": {"text_retained": False, "purged_at": now.isoformat()},
+                    "at": now,
+                }
+                for escalation_id in purged
+            ],
+        )
+    return len(purged)

@@ -66,6 +66,7 @@ class JobProgress:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    retain_text: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,12 @@ def create_job(
     priority: Priority = Priority.REALTIME,
     callback_url: str | None = None,
     api_key_id: uuid.UUID | None = None,
+    retain_text: bool = True,
 ) -> CreatedJob:
-    """Insert a queued job and its items (hashed here); raises ValueError naming the field."""
+    """Insert a queued job and its items (hashed here); raises ValueError naming the field.
+
+    ``retain_text`` False: an escalated item of this job keeps no text for reviewers.
+    """
     _check_items(mode, items)
     job_id = uuid.uuid4()
     session.execute(
@@ -123,6 +128,7 @@ def create_job(
             callback_url=callback_url,
             model_id=model_id,
             api_key_id=api_key_id,
+            retain_text=retain_text,
         )
     )
     created = tuple(
@@ -209,6 +215,7 @@ def get_job(*, session: Session, job_id: uuid.UUID) -> JobProgress | None:
         created_at=job.created_at,
         updated_at=job.updated_at,
         finished_at=job.finished_at,
+        retain_text=job.retain_text,
     )
 
 

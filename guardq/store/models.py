@@ -3,8 +3,8 @@
 The same models serve Postgres (production) and SQLite (the embedded default), so only
 portable types appear: ``Uuid``, ``JSON``, timezone-aware timestamps, and enums stored
 as short strings guarded by CHECK constraints. Content is kept as its SHA-256 hash; the
-only raw text in the schema is ``escalations.retained_text``, which a reviewer must read
-and which is purged after the decision (DESIGN.md, Privacy).
+only raw text in the schema is ``escalations.retained_text`` (and ``retained_prompt``),
+which a reviewer must read and which is purged after the decision (DESIGN.md, Privacy).
 
 Changing anything here needs a new Alembic revision in ``migrations/versions``.
 """
@@ -32,6 +32,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -42,7 +43,6 @@ from guardq.store.enums import (
     JobStatus,
     KeyRole,
     Priority,
-    ReviewDecision,
 )
 from guardq.verdict import Mode, Severity
 
@@ -141,6 +141,9 @@ class Job(Base):
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL"), index=True
     )
+    # The producer's choice: False keeps no text even for an escalated item (reviewers
+    # then see its ref and hash only).
+    retain_text: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -220,14 +223,18 @@ class Escalation(Base):
         ForeignKey("api_keys.id", ondelete="SET NULL")
     )
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    decision: Mapped[ReviewDecision | None] = mapped_column(_enum(ReviewDecision, "decision"))
+    decision: Mapped[Severity | None] = mapped_column(_enum(Severity, "decision"))
     decision_categories: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     note: Mapped[str | None] = mapped_column(Text)
     decided_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL")
     )
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # What the reviewer reads: the judged content, and in response mode its prompt too.
     retained_text: Mapped[str | None] = mapped_column(Text)
+    retained_prompt: Mapped[str | None] = mapped_column(Text)
+    # When the purge cleared the text: tells "purged" from "never kept" (retain_text off).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Set at the decision (decided_at + GUARDQ_REVIEW_RETENTION); the purge clears the text.
     purge_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -69,12 +69,14 @@ def record_verdict(
     served_from_cache: bool = False,
     chunk_count: int | None = None,
     review_text: str | None = None,
+    review_prompt: str | None = None,
 ) -> RecordOutcome:
     """Store ``verdict`` and ``decision`` for ``item_id``, once; safe to call again.
 
     ``chunk_count`` defaults to the verdict's chunk verdicts (1 when it has none); pass it
-    for a verdict rebuilt from the cache. ``review_text`` is kept only when the decision
-    escalates the item to a reviewer, and dropped otherwise. Raises LookupError for an
+    for a verdict rebuilt from the cache. ``review_text`` (and a response's
+    ``review_prompt``) is kept only when the decision escalates the item to a reviewer,
+    and dropped otherwise. Raises LookupError for an
     unknown item.
 
     The job's row stays locked until commit: record a batch in one transaction only in
@@ -113,13 +115,14 @@ def record_verdict(
         return RecordOutcome(inserted=False)
 
     escalation_id = None
-    if decision.action is Action.REVIEW:
+    if decision.escalates:
         escalation_id = create_escalation(
             session=session,
             item_id=item_id,
             verdict_id=verdict_id,
             reason=decision.reason,
             retained_text=review_text,
+            retained_prompt=review_prompt,
         )
     _, job_finished = _settle_item(session, item_id, item.job_id, ItemStatus.DONE, None)
     return RecordOutcome(inserted=True, job_finished=job_finished, escalation_id=escalation_id)

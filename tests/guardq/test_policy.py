@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 from pydantic import ValidationError
 
@@ -58,3 +60,39 @@ def test_unknown_action_and_unknown_key_are_rejected():
         Policy.model_validate({"categories": {"PII": "delete"}})
     with pytest.raises(ValidationError, match="controversal"):
         Policy.model_validate({"controversal": "strict"})
+
+
+def _hash(n: int) -> str:
+    return hashlib.sha256(str(n).encode()).hexdigest()
+
+
+def test_unsafe_sample_stays_blocked_but_escalates_and_says_why():
+    policy = Policy(unsafe_review_sample=1.0)
+    decision = policy.decide(verdict(Severity.UNSAFE, Category.VIOLENT), _hash(0))
+    assert decision.action is Action.BLOCK
+    assert decision.sampled and decision.escalates
+    assert "sampled for review" in decision.reason
+
+
+def test_unsafe_sample_is_drawn_by_content_hash_so_a_redelivery_decides_the_same():
+    policy = Policy(unsafe_review_sample=0.25)
+    unsafe = verdict(Severity.UNSAFE, Category.VIOLENT)
+    draws = [policy.decide(unsafe, _hash(n)).sampled for n in range(2000)]
+    assert draws == [policy.decide(unsafe, _hash(n)).sampled for n in range(2000)]
+    assert 0.2 < sum(draws) / len(draws) < 0.3
+
+
+def test_no_sample_by_default_and_never_for_other_severities():
+    unsafe = verdict(Severity.UNSAFE, Category.VIOLENT)
+    assert not Policy().decide(unsafe, _hash(1)).escalates
+    sampling = Policy(unsafe_review_sample=1.0)
+    assert not sampling.decide(verdict(Severity.SAFE), _hash(1)).escalates
+    allowed = Policy(unsafe_review_sample=1.0, categories={"Violent": "allow"})
+    assert not allowed.decide(unsafe, _hash(1)).escalates
+    assert Policy().decide(verdict(Severity.CONTROVERSIAL, Category.PII)).escalates
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5, "often"])
+def test_unsafe_sample_outside_zero_to_one_is_refused_naming_the_field(rate):
+    with pytest.raises(ValidationError, match="unsafe_review_sample"):
+        Policy(unsafe_review_sample=rate)

@@ -1,0 +1,70 @@
+"""Escalations and reviewer keys for the review workflow tests (store and API)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from guardq.policy import Action, Decision
+from guardq.store.db import session_scope
+from guardq.store.enums import KeyRole
+from guardq.store.jobs import NewItem, create_job
+from guardq.store.keys import create_api_key
+from guardq.store.verdicts import record_verdict
+from guardq.verdict import Category, Mode, Severity, SeverityScores, Span, Verdict
+
+# Far enough ahead of the rows' real creation times that injected clocks never run
+# behind them.
+T0 = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+LEASE = timedelta(minutes=5)
+RETENTION = timedelta(days=7)
+
+
+def verdict(severity: Severity | None, *categories: Category, error: str | None = None):
+    if severity is None:
+        return Verdict(severity=None, error=error or "no Safety line")
+    return Verdict(
+        severity=severity,
+        categories=tuple(categories),
+        scores=SeverityScores(safe=0.1, controversial=0.6, unsafe=0.3),
+        span=Span(0, 4),
+    )
+
+
+def escalate(
+    factory,
+    severity: Severity | None = Severity.CONTROVERSIAL,
+    *categories: Category,
+    text: str = "some text",
+    prompt: str | None = None,
+    retain: bool = True,
+    sampled: bool = False,
+):
+    """One job of one item, judged ``severity`` and escalated; the escalation's id."""
+    if severity is not None and severity is not Severity.SAFE and not categories:
+        categories = (Category.POLITICAL,)
+    mode = Mode.RESPONSE if prompt is not None else Mode.PROMPT
+    action = Action.BLOCK if sampled else Action.REVIEW
+    with session_scope(factory) as session:
+        job = create_job(
+            session=session,
+            mode=mode,
+            items=[NewItem(text=text, prompt=prompt, ref="ref-1")],
+            model_id="demo",
+            retain_text=retain,
+        )
+        outcome = record_verdict(
+            session=session,
+            item_id=job.items[0].id,
+            verdict=verdict(severity, *categories),
+            decision=Decision(action, f"severity {severity}", sampled=sampled),
+            model_id="demo",
+            review_text=text if retain else None,
+            review_prompt=prompt if retain else None,
+        )
+    return outcome.escalation_id
+
+
+def reviewer(factory, name: str = "alice", role: KeyRole = KeyRole.REVIEWER):
+    """A reviewer key's id."""
+    with session_scope(factory) as session:
+        return create_api_key(session=session, name=name, role=role).info.id
