@@ -17,7 +17,11 @@ def _command_modules():
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="guardq", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="guardq",
+        description="Queue-based content moderation on the Qwen3Guard-Gen safety models.",
+        epilog="Configuration: GUARDQ_* environment variables (see the README).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for module in _command_modules():
         module.register(commands)
