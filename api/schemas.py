@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictStr,
+    field_validator,
+)
 
 from guardq.policy import Action
 from guardq.store.enums import ItemStatus, JobStatus, Priority
@@ -41,6 +49,9 @@ class JobCreate(BaseModel):
     mode: Mode = Mode.PROMPT
     priority: Priority = Priority.REALTIME
     callback_url: Annotated[StrictStr | None, Field(max_length=CALLBACK_URL_LENGTH)] = None
+    # False: an item escalated to human review keeps no text, only its ref and hash
+    # (reviewers then look the content up by ref in the producer's own system).
+    retain_text: StrictBool = True
     items: Annotated[list[JobItemIn], Field(min_length=1)]
 
     @field_validator("callback_url")
@@ -70,6 +81,7 @@ class JobPublic(BaseModel):
     queued: int
     model: str
     callback_url: str | None
+    retain_text: bool
     error: str | None
     created_at: datetime
     updated_at: datetime

@@ -35,6 +35,7 @@ def submit(
     items: Sequence[NewItem],
     callback_url: str | None,
     api_key_id: uuid.UUID,
+    retain_text: bool = True,
 ) -> uuid.UUID:
     """Commit and enqueue the job; its id. 503 when the broker refuses the tasks."""
     try:
@@ -46,6 +47,7 @@ def submit(
             model_id=state.settings.model,
             callback_url=callback_url,
             api_key_id=api_key_id,
+            retain_text=retain_text,
             app=_celery(state),
         )
     except ValueError as exc:

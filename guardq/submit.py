@@ -109,12 +109,15 @@ def submit_job(
     model_id: str,
     callback_url: str | None = None,
     api_key_id: uuid.UUID | None = None,
+    retain_text: bool = True,
     app: Celery | None = None,
 ) -> CreatedJob:
     """Create the job and its items in one transaction, commit, then enqueue them.
 
     Raises ValueError (naming the field) for invalid items, before anything is written;
     ``EnqueueError`` when the broker refused the tasks (the job is then marked failed).
+    ``retain_text`` False: escalated items keep no text for reviewers (the workers read
+    the choice from the job's row).
     """
     with session_scope(session_factory) as session:
         job = create_job(
@@ -125,6 +128,7 @@ def submit_job(
             priority=priority,
             callback_url=callback_url,
             api_key_id=api_key_id,
+            retain_text=retain_text,
         )
     try:
         tasks = enqueue_job(

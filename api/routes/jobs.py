@@ -53,6 +53,7 @@ def create_job(
         items=items,
         callback_url=body.callback_url,
         api_key_id=key.id,
+        retain_text=body.retain_text,
     )
     with session_scope(factory) as session:
         job = get_job(session=session, job_id=job_id)
