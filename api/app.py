@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
-from api.routes import health, jobs, moderations, reviews
+from api.routes import health, jobs, moderations, review_page, reviews
 from guardq.settings import Settings, get_settings
 from guardq.store.db import create_db_engine
 from guardq.store.db import session_factory as build_session_factory
@@ -66,4 +66,5 @@ def create_app(
     app.include_router(moderations.router)
     app.include_router(reviews.router)
     app.include_router(health.router)
+    review_page.install(app)
     return app
