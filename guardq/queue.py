@@ -25,7 +25,8 @@ from guardq.settings import Settings, get_settings
 
 REALTIME = "realtime"
 BULK = "bulk"
-# Callbacks leave the inference workers' queues: a slow receiver must not stall a GPU.
+# Callbacks (and upkeep such as the text purge) leave the inference workers' queues: a
+# slow receiver must not stall a GPU.
 CALLBACKS = "callbacks"
 # In this order a worker polls them: realtime is always asked first.
 QUEUES = (REALTIME, BULK, CALLBACKS)
@@ -36,6 +37,9 @@ MODERATE_REALTIME = "guardq.moderate_realtime"
 MODERATE_BULK = "guardq.moderate_bulk"
 # kwargs: {"job_id": str}; POSTs the job summary to the job's callback_url.
 SEND_CALLBACK = "guardq.send_callback"
+# No kwargs; sent by Celery beat every GUARDQ_PURGE_INTERVAL_S: clears reviewed text
+# past its retention. Runs on the model-free callbacks worker.
+PURGE_RETAINED_TEXT = "guardq.purge_retained_text"
 
 # Items per realtime message: small, so that a single-item request never waits behind a
 # large one; the worker gathers up to REALTIME_GATHER_MESSAGES of them per engine call.
@@ -92,6 +96,16 @@ def make_celery(settings: Settings | None = None) -> Celery:
             MODERATE_REALTIME: {"queue": REALTIME, "routing_key": REALTIME},
             MODERATE_BULK: {"queue": BULK, "routing_key": BULK},
             SEND_CALLBACK: {"queue": CALLBACKS, "routing_key": CALLBACKS},
+            PURGE_RETAINED_TEXT: {"queue": CALLBACKS, "routing_key": CALLBACKS},
+        },
+        # Celery beat (`guardq beat`): the periodic tasks. A purge nobody ran within an
+        # interval expires instead of piling up behind a stopped worker.
+        beat_schedule={
+            "purge-retained-text": {
+                "task": PURGE_RETAINED_TEXT,
+                "schedule": float(settings.purge_interval_s),
+                "options": {"expires": float(settings.purge_interval_s)},
+            }
         },
         # One model per process: the solo pool runs tasks in the process that loaded it
         # (worker.celery_app explains why not prefork). The callbacks worker overrides it.

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # Seconds a reviewer's claim holds an item; an abandoned one then returns to the
     # queue. Claiming again renews it.
     review_lease_s: int = Field(default=300, ge=10, le=86_400)
+    # Seconds between runs of the purge of reviewed text past its retention (Celery
+    # beat: `guardq beat`, or `guardq worker --beat`). The retention is the promise;
+    # this only bounds how late after it the text goes.
+    purge_interval_s: int = Field(default=3600, ge=60, le=86_400)
     # JSON, e.g. {"controversial": "strict", "categories": {"PII": "review"}}.
     policy: Annotated[Policy, NoDecode] = Field(default_factory=Policy)
 

@@ -20,7 +20,15 @@ def compose():
 
 
 def test_compose_has_every_service_of_the_design(compose):
-    assert set(compose["services"]) == {"postgres", "redis", "migrate", "api", "worker", "flower"}
+    assert set(compose["services"]) == {
+        "postgres",
+        "redis",
+        "migrate",
+        "api",
+        "worker",
+        "beat",
+        "flower",
+    }
     assert set(compose["volumes"]) >= {"pgdata", "models"}
 
 
@@ -28,11 +36,20 @@ def test_services_start_in_order_gated_on_health_and_migration(compose):
     services = compose["services"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["migrate"]["command"] == ["guardq", "db", "upgrade"]
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "beat"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["redis"]["condition"] == "service_healthy"
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
+
+
+def test_one_beat_schedules_the_retention_purge_for_the_workers(compose):
+    beat = compose["services"]["beat"]
+    assert beat["command"] == ["guardq", "beat"]
+    assert "deploy" not in beat  # no GPU, no replicas: one clock per deployment
+    assert {"GUARDQ_REVIEW_RETENTION", "GUARDQ_REVIEW_LEASE_S"} <= set(compose["x-guardq-env"])
+    # The workers' callbacks process (started by default) is the one that runs the purge.
+    assert "--no-callbacks" not in compose["services"]["worker"]["command"]
 
 
 def test_worker_reserves_gpus_and_caches_models(compose):

@@ -2,7 +2,9 @@
 
 Each device gets its own ``celery worker`` process (solo pool, its own hostname) with
 ``GUARDQ_DEVICE`` set to that device, polling realtime before bulk. One extra,
-model-free worker (threads pool) sends job callbacks. The supervisor forwards
+model-free worker (threads pool) sends job callbacks and runs upkeep (the purge of
+reviewed text); ``--beat`` adds the Celery beat that schedules that upkeep (one per
+deployment: or run ``guardq beat`` on its own). The supervisor forwards
 SIGTERM/SIGINT to them (Celery's warm shutdown: the running batch finishes), kills what
 is still alive after a grace period, and, when one worker dies on its own, stops the
 others and exits with its code, so that the container's restart policy starts afresh.
@@ -16,7 +18,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+from guardq.commands.beat import add_beat_options, beat_command
 from guardq.queue import BULK, CALLBACKS, REALTIME
 from guardq.settings import get_settings
 
@@ -47,6 +51,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.add_argument(
         "--no-callbacks", action="store_true", help="do not start the callbacks worker"
     )
+    worker.add_argument(
+        "--beat",
+        action="store_true",
+        help="also run Celery beat (periodic upkeep); one per deployment",
+    )
+    add_beat_options(worker)
     worker.set_defaults(run=run)
 
 
@@ -62,9 +72,15 @@ def parse_list(value: str, allowed: set[str] | None, what: str) -> list[str]:
 
 
 def worker_commands(
-    devices: list[str], queues: list[str], *, name: str, loglevel: str, callbacks: bool
+    devices: list[str],
+    queues: list[str],
+    *,
+    name: str,
+    loglevel: str,
+    callbacks: bool,
+    beat_schedule: Path | None = None,
 ):
-    """(device or None, argv) of each worker process to start."""
+    """(device or None, argv) of each process to start; ``beat_schedule``: add beat."""
     # Realtime is polled first whatever order the user wrote.
     queues = sorted(queues, key=[REALTIME, BULK].index)
     celery = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
@@ -77,6 +93,8 @@ def worker_commands(
     if callbacks:
         argv = [*celery, "--pool", "threads", "-c", str(CALLBACK_THREADS), "-Q", CALLBACKS]
         plans.append((None, argv + ["-n", f"{name}-callbacks@%h"] + common))
+    if beat_schedule is not None:
+        plans.append((None, beat_command(beat_schedule, loglevel)))
     return plans
 
 
@@ -88,7 +106,12 @@ def run(args: argparse.Namespace) -> int:
     queues = parse_list(args.queues, {REALTIME, BULK}, "queues")
     children = []
     plans = worker_commands(
-        devices, queues, name=args.name, loglevel=args.loglevel, callbacks=not args.no_callbacks
+        devices,
+        queues,
+        name=args.name,
+        loglevel=args.loglevel,
+        callbacks=not args.no_callbacks,
+        beat_schedule=args.schedule_file if args.beat else None,
     )
     for device, argv in plans:
         # The child inherits this environment; only its device differs. (Passing the

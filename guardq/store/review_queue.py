@@ -73,6 +73,7 @@ def list_reviews(
     severity: Severity | Literal["unparsed"] | None = None,
     job_id: uuid.UUID | None = None,
     older_than: timedelta | None = None,
+    text_retained: bool | None = None,
     order: Order = "oldest",
     limit: int = 50,
     after: uuid.UUID | None = None,
@@ -82,7 +83,8 @@ def list_reviews(
 
     ``status`` open includes claims whose lease has expired; None lists every status.
     ``severity`` filters on the model's verdict ("unparsed": it did not parse),
-    ``category`` on a category the model found, ``older_than`` on time in the queue.
+    ``category`` on a category the model found, ``older_than`` on time in the queue,
+    ``text_retained`` on whether the text is still there to read.
     ``order`` "oldest" is first-in first-out; "priority" puts the most severe first
     (Unsafe, unparsed, Controversial), oldest first within each.
     """
@@ -112,6 +114,9 @@ def list_reviews(
         query = query.where(Item.job_id == job_id)
     if older_than is not None:
         query = query.where(Escalation.created_at <= now - older_than)
+    if text_retained is not None:
+        kept = Escalation.retained_text.is_not(None)
+        query = query.where(kept if text_retained else ~kept)
 
     keys = [Escalation.created_at, Escalation.id]
     if order == "priority":

@@ -1,8 +1,8 @@
 """The API on a fresh Postgres database (one per test session) and a Redis database.
 
-As in tests/store: GUARDQ_TEST_DATABASE_URL names the maintenance database through which
-a uniquely named database is created and finally dropped. The app under test gets its
-own ``Settings`` (small limits, a short moderation timeout) instead of the process ones.
+The database comes from tests/conftest.py (made for this run, dropped at its end). The
+app under test gets its own ``Settings`` (small limits, a short moderation timeout)
+instead of the process ones.
 No worker runs here: the tasks the API sends stay in the test Redis database, which is
 emptied of guardq's queues before and after. tests/integration runs the real worker.
 """
@@ -10,30 +10,20 @@ emptied of guardq's queues before and after. tests/integration runs the real wor
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
-from sqlalchemy import create_engine, delete, pool, text
-from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.metrics import queue_keys
 from guardq.settings import Settings
-from guardq.store.db import create_db_engine, normalize_url, session_factory, session_scope
+from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
 from guardq.store.keys import create_api_key
-from guardq.store.migrate import upgrade_database
-from guardq.store.models import Base
 
 pytestmark = pytest.mark.integration
 
-MAINTENANCE_URL = normalize_url(
-    os.environ.get(
-        "GUARDQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-)
 # A Redis database of its own: no worker listens there, so submitted tasks just wait.
 REDIS_URL = os.environ.get("GUARDQ_TEST_API_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -43,32 +33,20 @@ MAX_ITEMS = 5
 
 
 @pytest.fixture(scope="session")
-def database_url():
-    admin = create_engine(MAINTENANCE_URL, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
-    name = f"guardq_test_api_{uuid.uuid4().hex[:16]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(MAINTENANCE_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade_database(url)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def database_url(postgres_url):
+    """The session's migrated Postgres database (tests/conftest.py)."""
+    return postgres_url
 
 
 @pytest.fixture(scope="session")
-def engine(database_url):
-    engine = create_db_engine(database_url)
-    yield engine
-    engine.dispose()
+def engine(postgres_engine):
+    return postgres_engine
 
 
 @pytest.fixture
-def factory(engine):
-    yield session_factory(engine)
-    with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(delete(table))
+def factory(postgres_factory):
+    """Sessions on the test database, emptied after each test."""
+    return postgres_factory
 
 
 @pytest.fixture

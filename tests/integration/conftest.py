@@ -36,22 +36,15 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, pool, text
-from sqlalchemy.engine import make_url
 
 from guardq.queue import BULK, REALTIME, make_celery
 from guardq.settings import DEMO_MODEL, REPO_ROOT, Settings
-from guardq.store.db import create_db_engine, normalize_url, session_scope
+from guardq.store.db import create_db_engine, session_scope
 from guardq.store.db import session_factory as make_session_factory
 from guardq.store.enums import JobStatus
 from guardq.store.jobs import get_job
 from guardq.store.migrate import upgrade_database
 
-MAINTENANCE_URL = normalize_url(
-    os.environ.get(
-        "GUARDQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-)
 REDIS_URL = os.environ.get("GUARDQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 # Seconds before Redis hands an unacknowledged message to another worker: short, so
 # that the lost-worker test is quick, yet longer than any test batch takes.
@@ -70,14 +63,10 @@ class Services:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory):
+def services(make_postgres_database):
     if Path(MODEL) == DEMO_MODEL and not (DEMO_MODEL / "model.safetensors").is_file():
         pytest.fail("models/demo/model.safetensors is missing: build the demo model first")
-    admin = create_engine(MAINTENANCE_URL, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
-    name = f"guardq_test_int_{uuid.uuid4().hex[:16]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(MAINTENANCE_URL).set(database=name).render_as_string(hide_password=False)
+    url = make_postgres_database("guardq_test_int")
     upgrade_database(url)
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
@@ -93,9 +82,6 @@ def services(tmp_path_factory):
     yield Services(database_url=url, broker_url=REDIS_URL, env=env)
     redis.flushdb()
     redis.close()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -133,22 +133,25 @@ def test_moderations_answers_with_the_workers_verdicts(api):
     assert [r["content_sha256"] for r in single["results"]] == [content_sha256(texts[0])]
 
 
-def test_no_submitted_text_is_stored_except_escalated_items_retained_text(
+def test_no_submitted_text_is_stored_except_what_escalations_retain(
     api, session_factory, wait_for_job
 ):
     # Runs after the tests above (file order): every text they submitted is looked for.
     texts = {row[field] for row in ROWS for field in ("text", "prompt", "response") if field in row}
     with session_scope(session_factory) as session:
-        escalated = dict(
-            session.execute(
-                select(Escalation.retained_text, Item.content_sha256).join(
-                    Item, Item.id == Escalation.item_id
-                )
-            ).all()
-        )
+        kept = session.execute(
+            select(Escalation.retained_text, Escalation.retained_prompt).join(
+                Item, Item.id == Escalation.item_id
+            )
+        ).all()
+    # The one exception: a reviewer must read an escalated item's content (and, for a
+    # response, the prompt it answers).
+    allowed = {
+        ("escalations", "retained_text"): {text for text, _ in kept},
+        ("escalations", "retained_prompt"): {prompt for _, prompt in kept},
+    }
     for table, column, value in every_stored_value(session_factory):
         for text in texts:
             if text in value:
-                # The one exception: a reviewer must read an escalated item's content.
-                assert (table, column) == ("escalations", "retained_text"), (table, column)
-                assert json.loads(value) in escalated
+                assert (table, column) in allowed, (table, column)
+                assert json.loads(value) in allowed[(table, column)]

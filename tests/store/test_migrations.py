@@ -1,9 +1,12 @@
+import uuid
 from argparse import Namespace
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from guardq.settings import REPO_ROOT
 from guardq.store.migrate import alembic_config, upgrade_database
@@ -62,3 +65,85 @@ def test_alembic_ini_takes_the_url_from_the_command_line(make_postgres_database)
     command.upgrade(config, "head")
     command.check(config)
     assert tables_in(url) == TABLES | {"alembic_version"}
+
+
+def _insert_decided_escalation(url, decision):
+    """An escalation decided in 0001's vocabulary, with the rows it needs."""
+    now = datetime.now(UTC)
+    ids = {name: uuid.uuid4().hex for name in ("job", "item", "verdict", "escalation")}
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO jobs (id, mode, priority, status, total, done, failed, "
+                    "model_id, created_at, updated_at) VALUES (:id, 'prompt', 'bulk', 'done', "
+                    "1, 1, 0, 'demo', :now, :now)"
+                ),
+                {"id": ids["job"], "now": now},
+            )
+            connection.execute(
+                text(
+                    'INSERT INTO items (id, job_id, "index", content_sha256, status, created_at, '
+                    "updated_at) VALUES (:id, :job, 0, :sha, 'done', :now, :now)"
+                ),
+                {"id": ids["item"], "job": ids["job"], "sha": "0" * 64, "now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO verdicts (id, item_id, content_sha256, severity, categories, "
+                    "action, reason, model_id, chunk_count, served_from_cache, created_at) "
+                    "VALUES (:id, :item, :sha, 'Unsafe', '[]', 'review', 'r', 'demo', 1, "
+                    ":false, :now)"
+                ),
+                {
+                    "id": ids["verdict"],
+                    "item": ids["item"],
+                    "sha": "0" * 64,
+                    "now": now,
+                    "false": False,
+                },
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO escalations (id, item_id, verdict_id, reason, status, decision, "
+                    "created_at) VALUES (:id, :item, :verdict, 'r', 'resolved', :decision, :now)"
+                ),
+                {
+                    "id": ids["escalation"],
+                    "item": ids["item"],
+                    "verdict": ids["verdict"],
+                    "decision": decision,
+                    "now": now,
+                },
+            )
+    finally:
+        engine.dispose()
+
+
+def _decisions(url):
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return sorted(connection.execute(text("SELECT decision FROM escalations")).scalars())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_old_allow_block_decisions_become_severities_and_back(
+    backend, make_postgres_database, sqlite_url
+):
+    url = make_postgres_database() if backend == "postgres" else sqlite_url
+    config = alembic_config(url)
+    command.upgrade(config, "0001_initial")
+    _insert_decided_escalation(url, "allow")
+    _insert_decided_escalation(url, "block")
+
+    command.upgrade(config, "head")
+    assert _decisions(url) == ["Safe", "Unsafe"]
+    with pytest.raises(IntegrityError):
+        _insert_decided_escalation(url, "allow")  # the old vocabulary is refused now
+
+    command.downgrade(config, "0001_initial")
+    assert _decisions(url) == ["allow", "block"]

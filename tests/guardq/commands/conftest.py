@@ -1,38 +1,20 @@
-"""A fresh Postgres database for the commands that use the store (as in tests/store).
+"""A fresh Postgres database for the commands that use the store (tests/conftest.py).
 
 The commands read the process settings, so the fixture points GUARDQ_DATABASE_URL at the
 database and clears the cached settings and session factory around each test.
 """
 
-import os
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, pool, text
-from sqlalchemy.engine import make_url
 
 from guardq.cli import main
 from guardq.settings import get_settings
-from guardq.store.db import get_session_factory, normalize_url
-
-MAINTENANCE_URL = normalize_url(
-    os.environ.get(
-        "GUARDQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-)
+from guardq.store.db import get_session_factory
 
 
 @pytest.fixture(scope="module")
-def empty_database():
-    """A fresh, unmigrated Postgres database for this module, dropped at its end."""
-    admin = create_engine(MAINTENANCE_URL, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
-    name = f"guardq_test_cli_{uuid.uuid4().hex[:16]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(MAINTENANCE_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def empty_database(make_postgres_database):
+    """A fresh, unmigrated Postgres database for this module (tests/conftest.py)."""
+    return make_postgres_database("guardq_test_cli")
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+"""Reviewed escalations as Qwen3Guard-Gen training pairs (``guardq export-reviews``).
+
+A pair is the conversation the model moderates (``messages``, as its chat template takes
+them) and the answer it should have given (``target``), in the model's own output format:
+``Safety:``, ``Categories:`` (official strings in the official order, ``None`` when
+Safe) and, for response moderation, ``Refusal:``. The reviewer's decision is the label;
+reviewers do not judge refusal, so a response's ``Refusal:`` is the model's own reading,
+and a response whose refusal the model left unknown cannot make a full pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guardq.store.escalations import EscalationView
+from guardq.verdict import Category, Mode, Severity, sorted_categories
+
+
+def target_answer(
+    decision: Severity, categories: tuple[Category, ...], mode: Mode, refusal: bool | None
+) -> str:
+    """The model's answer lines for this label."""
+    names = ", ".join(c.value for c in sorted_categories(categories)) or "None"
+    lines = [f"Safety: {decision.value}", f"Categories: {names}"]
+    if mode is Mode.RESPONSE:
+        lines.append(f"Refusal: {'Yes' if refusal else 'No'}")
+    return "\n".join(lines)
+
+
+def skip_reason(view: EscalationView) -> str | None:
+    """Why ``view`` cannot become a training pair, or None when it can."""
+    if view.decision is None:
+        return "not decided"
+    if view.text is None:
+        return "text not retained"
+    if view.mode is Mode.RESPONSE and view.prompt is None:
+        return "response without its prompt"
+    if view.mode is Mode.RESPONSE and view.refusal is None:
+        return "response whose refusal is unknown"
+    return None
+
+
+def training_pair(view: EscalationView) -> dict[str, Any]:
+    """One JSONL record; ``skip_reason(view)`` must be None."""
+    if view.mode is Mode.PROMPT:
+        messages = [{"role": "user", "content": view.text}]
+    else:
+        messages = [
+            {"role": "user", "content": view.prompt},
+            {"role": "assistant", "content": view.text},
+        ]
+    return {
+        "messages": messages,
+        "target": target_answer(view.decision, view.decision_categories, view.mode, view.refusal),
+        "mode": view.mode.value,
+        "escalation_id": str(view.id),
+        "content_sha256": view.content_sha256,
+        "decided_at": view.decided_at.isoformat() if view.decided_at else None,
+        "model_severity": view.severity.value if view.severity else None,
+    }

@@ -1,0 +1,76 @@
+"""Fresh databases for every suite: Postgres databases made for this run, dropped at its end.
+
+GUARDQ_TEST_DATABASE_URL names the maintenance database (tests only; the service reads its
+own URL from guardq.settings) through which uniquely named databases are created, so
+parallel runs and other suites never collide.
+
+Fixtures:
+- ``make_postgres_database()`` -> the URL of a new, empty database (session-scoped factory).
+- ``postgres_url``: one migrated database shared by the session; ``postgres_engine`` on it;
+  ``postgres_factory``: sessions on it, every table emptied after the test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, delete, pool, text
+from sqlalchemy.engine import make_url
+
+from guardq.store.db import create_db_engine, normalize_url, session_factory
+from guardq.store.migrate import upgrade_database
+from guardq.store.models import Base
+
+MAINTENANCE_URL = normalize_url(
+    os.environ.get(
+        "GUARDQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def make_postgres_database():
+    """A factory of empty Postgres databases, all dropped when the session ends."""
+    admin = create_engine(MAINTENANCE_URL, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+    created: list[str] = []
+
+    def make(prefix: str = "guardq_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return make_url(MAINTENANCE_URL).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    with admin.connect() as connection:
+        for name in created:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(make_postgres_database):
+    url = make_postgres_database()
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url):
+    engine = create_db_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+def empty_tables(engine) -> None:
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(delete(table))
+
+
+@pytest.fixture
+def postgres_factory(postgres_engine):
+    yield session_factory(postgres_engine)
+    empty_tables(postgres_engine)
