@@ -1,30 +1,25 @@
-"""The reviewer workflow: list the queue, claim with a lease, resolve, release; the trail.
+"""The reviewer workflow: claim with a lease, resolve, release (and, re-exported, the
+queue, the trail and the statistics).
 
-Every change is a compare-and-set: the state is read, the action checked against it,
-and one conditional UPDATE applies it only if the row still holds that state (and is
-still claimable). Of two reviewers racing for one item, the database lets exactly one
-UPDATE match; the other re-reads, finds the winner's claim and gets ``ReviewConflict``.
-Each applied change appends a ``review_events`` row in the same transaction.
-
-A lease that has expired needs no write: the item simply counts as open again, and
+Each action is a compare-and-set (``review_state``): of two reviewers racing for one
+item, exactly one wins and the other gets ``ReviewConflict``; each change leaves a trail
+row. A lease that has expired needs no write: the item simply counts as open again, and
 the next claim takes it over (its trail row shows the lapsed claim as ``before``).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from guardq.store.enums import EscalationStatus
 from guardq.store.escalations import EscalationView
-from guardq.store.models import ApiKey, Escalation, Item, Job, ReviewEvent, utcnow
-from guardq.store.review_errors import ReviewClosed, ReviewConflict, ReviewNotFound
+from guardq.store.models import utcnow
+from guardq.store.review_errors import ReviewConflict
 from guardq.store.review_queue import (
     UNPARSED,
     ReviewEventView,
@@ -32,6 +27,7 @@ from guardq.store.review_queue import (
     list_reviews,
     review_trail,
 )
+from guardq.store.review_state import ReviewState, apply_change, held_conflict
 from guardq.store.review_stats import ReviewStats, review_stats
 from guardq.verdict import Category, Mode, Severity, sorted_categories
 
@@ -51,142 +47,6 @@ __all__ = [
     "review_trail",
 ]
 
-# Compare-and-set rounds before giving up: a loss means someone else changed the row,
-# which re-reading almost always turns into a definite answer on the next round.
-_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class _State:
-    """What a review action is checked against (and compared on when it writes)."""
-
-    id: uuid.UUID
-    mode: Mode
-    status: EscalationStatus
-    claimed_by: uuid.UUID | None
-    holder_name: str | None
-    lease_expires_at: datetime | None
-    decision: Severity | None
-    decided_by_name: str | None
-    decided_at: datetime | None
-
-    def held_by_other(self, reviewer: uuid.UUID, now: datetime) -> bool:
-        return self.held(now) and self.claimed_by != reviewer
-
-    def held(self, now: datetime) -> bool:
-        return self.status is EscalationStatus.CLAIMED and self.lease_expires_at > now
-
-    def trail(self) -> dict[str, Any]:
-        return {
-            "status": self.status.value,
-            "claimed_by": str(self.claimed_by) if self.claimed_by else None,
-            "lease_expires_at": _iso(self.lease_expires_at),
-        }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-_Holder = aliased(ApiKey)
-_Decider = aliased(ApiKey)
-
-
-def _read_state(session: Session, escalation_id: uuid.UUID) -> _State:
-    row = session.execute(
-        select(
-            Escalation.id,
-            Job.mode,
-            Escalation.status,
-            Escalation.claimed_by,
-            _Holder.name,
-            Escalation.lease_expires_at,
-            Escalation.decision,
-            _Decider.name,
-            Escalation.decided_at,
-        )
-        .join(Item, Item.id == Escalation.item_id)
-        .join(Job, Job.id == Item.job_id)
-        .outerjoin(_Holder, _Holder.id == Escalation.claimed_by)
-        .outerjoin(_Decider, _Decider.id == Escalation.decided_by)
-        .where(Escalation.id == escalation_id)
-    ).first()
-    if row is None:
-        raise ReviewNotFound(escalation_id)
-    state = _State(*row)
-    if state.status is EscalationStatus.RESOLVED:
-        raise ReviewClosed(escalation_id, state.decision, state.decided_by_name, state.decided_at)
-    return state
-
-
-def _held_conflict(state: _State, verb: str) -> ReviewConflict:
-    holder = state.holder_name or str(state.claimed_by)
-    return ReviewConflict(
-        f"cannot {verb} escalation {state.id}: {holder} holds it until "
-        f"{state.lease_expires_at.isoformat()}",
-        holder_key_id=state.claimed_by,
-        holder_name=state.holder_name,
-        lease_expires_at=state.lease_expires_at,
-    )
-
-
-# A plan looks at the state and returns (action, values to set), or raises.
-Plan = Callable[[_State], tuple[str, dict[str, Any]]]
-
-
-def _apply(
-    session: Session, escalation_id: uuid.UUID, actor: uuid.UUID, now: datetime, plan: Plan
-) -> EscalationView:
-    for _ in range(_ATTEMPTS):
-        state = _read_state(session, escalation_id)
-        action, values = plan(state)
-        changed = session.execute(
-            update(Escalation)
-            .where(
-                Escalation.id == escalation_id,
-                Escalation.status == state.status,
-                Escalation.claimed_by.is_not_distinct_from(state.claimed_by),
-                Escalation.lease_expires_at.is_not_distinct_from(state.lease_expires_at),
-            )
-            .values(**values)
-            .returning(Escalation.id)
-            .execution_options(synchronize_session=False)
-        ).first()
-        if changed is None:
-            continue
-        after = {**state.trail(), **_trail_values(values)}
-        session.add(
-            ReviewEvent(
-                escalation_id=escalation_id,
-                actor_key_id=actor,
-                action=action,
-                before=state.trail(),
-                after=after,
-                at=now,
-            )
-        )
-        session.flush()
-        return get_review(session=session, escalation_id=escalation_id, now=now)
-    raise ReviewConflict(f"escalation {escalation_id} kept changing under this request; retry")
-
-
-def _trail_values(values: dict[str, Any]) -> dict[str, Any]:
-    # The note is the reviewer's free text and may quote the content: the trail only
-    # says whether there was one.
-    trail = {}
-    for name, value in values.items():
-        if name == "note":
-            trail["has_note"] = value is not None
-        elif isinstance(value, datetime):
-            trail[name] = value.isoformat()
-        elif isinstance(value, uuid.UUID):
-            trail[name] = str(value)
-        elif isinstance(value, EscalationStatus | Severity):
-            trail[name] = value.value
-        else:
-            trail[name] = value
-    return trail
-
 
 def claim_review(
     *,
@@ -205,9 +65,9 @@ def claim_review(
     if lease <= timedelta(0):
         raise ValueError(f"lease: must be positive, got {lease}")
 
-    def plan(state: _State) -> tuple[str, dict[str, Any]]:
+    def plan(state: ReviewState) -> tuple[str, dict[str, Any]]:
         if state.held_by_other(reviewer_key_id, now):
-            raise _held_conflict(state, "claim")
+            raise held_conflict(state, "claim")
         renew = state.held(now) and state.claimed_by == reviewer_key_id
         values = dict(
             status=EscalationStatus.CLAIMED,
@@ -216,12 +76,12 @@ def claim_review(
         )
         return ("renewed" if renew else "claimed"), values
 
-    return _apply(session, escalation_id, reviewer_key_id, now, plan)
+    return apply_change(session, escalation_id, reviewer_key_id, now, plan)
 
 
-def _not_holder(state: _State, reviewer: uuid.UUID, now: datetime, verb: str) -> None:
+def _not_holder(state: ReviewState, reviewer: uuid.UUID, now: datetime, verb: str) -> None:
     if state.held_by_other(reviewer, now):
-        raise _held_conflict(state, verb)
+        raise held_conflict(state, verb)
     if not state.held(now):
         lapsed = (
             f" (your lease expired at {state.lease_expires_at.isoformat()})"
@@ -268,7 +128,7 @@ def resolve_review(
     now = now or utcnow()
     decision = Severity(decision)
 
-    def plan(state: _State) -> tuple[str, dict[str, Any]]:
+    def plan(state: ReviewState) -> tuple[str, dict[str, Any]]:
         _not_holder(state, reviewer_key_id, now, "resolve")
         chosen = check_decision(decision, categories, state.mode)
         values = dict(
@@ -284,7 +144,7 @@ def resolve_review(
         )
         return "resolved", values
 
-    return _apply(session, escalation_id, reviewer_key_id, now, plan)
+    return apply_change(session, escalation_id, reviewer_key_id, now, plan)
 
 
 def release_review(
@@ -297,7 +157,7 @@ def release_review(
     """Give a claimed escalation back to the queue; only its holder may."""
     now = now or utcnow()
 
-    def plan(state: _State) -> tuple[str, dict[str, Any]]:
+    def plan(state: ReviewState) -> tuple[str, dict[str, Any]]:
         own_lapsed = state.status is EscalationStatus.CLAIMED and (
             state.claimed_by == reviewer_key_id
         )
@@ -306,4 +166,4 @@ def release_review(
         values = dict(status=EscalationStatus.OPEN, claimed_by=None, lease_expires_at=None)
         return "released", values
 
-    return _apply(session, escalation_id, reviewer_key_id, now, plan)
+    return apply_change(session, escalation_id, reviewer_key_id, now, plan)
