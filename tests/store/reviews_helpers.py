@@ -9,6 +9,7 @@ from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
 from guardq.store.jobs import NewItem, create_job
 from guardq.store.keys import create_api_key
+from guardq.store.reviews import claim_review, resolve_review
 from guardq.store.verdicts import record_verdict
 from guardq.verdict import Category, Mode, Severity, SeverityScores, Span, Verdict
 
@@ -68,3 +69,27 @@ def reviewer(factory, name: str = "alice", role: KeyRole = KeyRole.REVIEWER):
     """A reviewer key's id."""
     with session_scope(factory) as session:
         return create_api_key(session=session, name=name, role=role).info.id
+
+
+def decide(
+    factory, escalation_id, key_id, decision, categories=(), *, now=None, retention=RETENTION
+):
+    """Claim and resolve in one go, at ``now`` (the real clock when None)."""
+    with session_scope(factory) as session:
+        claim_review(
+            session=session,
+            escalation_id=escalation_id,
+            reviewer_key_id=key_id,
+            lease=LEASE,
+            now=now,
+        )
+        resolve_review(
+            session=session,
+            escalation_id=escalation_id,
+            reviewer_key_id=key_id,
+            decision=decision,
+            categories=list(categories),
+            note=None,
+            retention=retention,
+            now=None if now is None else now + timedelta(seconds=1),
+        )

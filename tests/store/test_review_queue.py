@@ -6,10 +6,10 @@ from sqlalchemy import update
 from guardq.store.db import session_scope
 from guardq.store.enums import EscalationStatus
 from guardq.store.models import Escalation
-from guardq.store.reviews import claim_review, list_reviews, resolve_review, review_stats
+from guardq.store.reviews import claim_review, list_reviews, review_stats
 from guardq.verdict import Category, Severity
 
-from .reviews_helpers import LEASE, RETENTION, T0, escalate, reviewer
+from .reviews_helpers import LEASE, T0, decide, escalate, reviewer
 
 pytestmark = pytest.mark.integration
 
@@ -23,27 +23,6 @@ def created_at(factory, escalation_id, when):
     with session_scope(factory) as session:
         session.execute(
             update(Escalation).where(Escalation.id == escalation_id).values(created_at=when)
-        )
-
-
-def decide(factory, escalation_id, key_id, decision, categories=()):
-    with session_scope(factory) as session:
-        claim_review(
-            session=session,
-            escalation_id=escalation_id,
-            reviewer_key_id=key_id,
-            lease=LEASE,
-            now=T0,
-        )
-        resolve_review(
-            session=session,
-            escalation_id=escalation_id,
-            reviewer_key_id=key_id,
-            decision=decision,
-            categories=list(categories),
-            note=None,
-            retention=RETENTION,
-            now=T0 + timedelta(seconds=1),
         )
 
 
@@ -136,10 +115,10 @@ def test_bad_paging_arguments_name_the_parameter(factory, queue):
 def test_stats_count_the_queue_its_age_decisions_and_agreement_per_category(factory, queue):
     alice, bob = reviewer(factory, "alice"), reviewer(factory, "bob")
     # Agreeing with the model: Unsafe stays Unsafe.
-    decide(factory, queue["unsafe"], alice, Severity.UNSAFE, [Category.NON_VIOLENT_ILLEGAL])
+    decide(factory, queue["unsafe"], alice, Severity.UNSAFE, [Category.NON_VIOLENT_ILLEGAL], now=T0)
     # Disagreeing: the model's Unsafe (Violent, PII) was Safe.
-    decide(factory, queue["violent"], bob, Severity.SAFE)
-    decide(factory, queue["unparsed"], bob, Severity.SAFE)
+    decide(factory, queue["violent"], bob, Severity.SAFE, now=T0)
+    decide(factory, queue["unparsed"], bob, Severity.SAFE, now=T0)
 
     with session_scope(factory) as session:
         stats = review_stats(session=session, now=T0)

@@ -9,11 +9,12 @@ from sqlalchemy import select, update
 from guardq.cli import main
 from guardq.store.db import get_session_factory, session_scope
 from guardq.store.models import Escalation, VerdictRecord
-from guardq.store.reviews import claim_review, get_review, resolve_review
+from guardq.store.reviews import get_review
 from guardq.verdict import Category, Severity
 
 from ...conftest import empty_tables
-from ...store.reviews_helpers import LEASE, escalate, reviewer
+from ...store import reviews_helpers
+from ...store.reviews_helpers import RETENTION, escalate, reviewer
 
 pytestmark = pytest.mark.integration
 
@@ -25,21 +26,11 @@ def factory(migrated):
     empty_tables(factory.kw["bind"])
 
 
-def decide(factory, escalation_id, decision, categories=(), retention=timedelta(days=7)):
+def decide(factory, escalation_id, decision, categories=(), retention=RETENTION):
     key_id = reviewer(factory, f"r-{escalation_id.hex[:6]}")
-    with session_scope(factory) as session:
-        claim_review(
-            session=session, escalation_id=escalation_id, reviewer_key_id=key_id, lease=LEASE
-        )
-        resolve_review(
-            session=session,
-            escalation_id=escalation_id,
-            reviewer_key_id=key_id,
-            decision=decision,
-            categories=list(categories),
-            note=None,
-            retention=retention,
-        )
+    reviews_helpers.decide(
+        factory, escalation_id, key_id, decision, categories, retention=retention
+    )
 
 
 def test_export_writes_decided_items_with_text_as_qwen3guard_training_pairs(
