@@ -13,6 +13,7 @@ from guardq.verdict import Mode, Span
 from worker.chunking import split_text
 from worker.decode import generate
 from worker.engine import GuardEngine
+from worker.errors import EngineOutOfMemoryError
 from worker.reference import reference_generate
 
 TEXTS = [
@@ -148,3 +149,25 @@ def test_batches_and_groups_of_any_size_write_the_same_tokens(tiny_engine, moder
 def test_bad_input_names_the_item_and_the_problem(tiny_engine, bad, message):
     with pytest.raises(ValueError, match=message):
         tiny_engine.moderate(bad)
+
+
+def test_out_of_memory_names_the_remedies_and_the_engine_keeps_working(tiny_engine, monkeypatch):
+    # Real OOM needs a real accelerator; here the first forward pass raises torch's own
+    # OutOfMemoryError, as CUDA's allocator does, and the next call must work again.
+    calls = []
+    real = tiny_engine._moderate
+
+    def exhausted(items, started):
+        calls.append(len(items))
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(items, started)
+
+    monkeypatch.setattr(tiny_engine, "_moderate", exhausted)
+    with pytest.raises(EngineOutOfMemoryError) as raised:
+        tiny_engine.moderate(["one", "two"])
+    message = str(raised.value)
+    assert "moderating 2 item(s)" in message
+    for remedy in ("GUARDQ_MODEL", "GUARDQ_MAX_BATCH_TOKENS", "GUARDQ_CHUNK_TOKENS"):
+        assert remedy in message
+    assert len(tiny_engine.moderate(["one"])) == 1
