@@ -6,6 +6,8 @@ parallel runs and other suites never collide.
 
 Fixtures:
 - ``make_postgres_database()`` -> the URL of a new, empty database (session-scoped factory).
+- ``live_server(app)``: a context manager serving ``app`` under uvicorn on a free port,
+  for tests that need real concurrent HTTP (races, a browser); yields the base URL.
 - ``postgres_url``: one migrated database shared by the session; ``postgres_engine`` on it;
   ``postgres_factory``: sessions on it, every table emptied after the test.
 """
@@ -13,9 +15,15 @@ Fixtures:
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+import uvicorn
 from sqlalchemy import create_engine, delete, pool, text
 from sqlalchemy.engine import make_url
 
@@ -74,3 +82,25 @@ def empty_tables(engine) -> None:
 def postgres_factory(postgres_engine):
     yield session_factory(postgres_engine)
     empty_tables(postgres_engine)
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread; yields its base URL, stops it on exit."""
+    # The socket is bound here and handed over, so no other process can take the port
+    # between choosing and serving it.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

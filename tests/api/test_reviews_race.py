@@ -5,14 +5,11 @@ request with its own Postgres connection); two clients in two threads are releas
 together by a barrier, so both claims are in flight at once.
 """
 
-import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -20,6 +17,7 @@ from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
 from guardq.store.models import ReviewEvent
 
+from ..conftest import live_server
 from ..store.reviews_helpers import escalate
 
 pytestmark = pytest.mark.integration
@@ -27,28 +25,10 @@ pytestmark = pytest.mark.integration
 ROUNDS = 8
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def server(settings, factory, redis):
-    app = create_app(settings, session_factory=factory)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(settings, session_factory=factory)) as url:
+        yield url
 
 
 def test_two_simultaneous_claims_one_wins_and_the_other_gets_409(server, factory, make_key):

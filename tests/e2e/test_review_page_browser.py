@@ -14,21 +14,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
-from sqlalchemy import create_engine, pool, text
-from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from guardq.settings import REPO_ROOT, Settings
-from guardq.store.db import create_db_engine, normalize_url, session_factory, session_scope
+from guardq.store.db import create_db_engine, session_factory, session_scope
 from guardq.store.enums import EscalationStatus, KeyRole
 from guardq.store.keys import create_api_key
 from guardq.store.migrate import upgrade_database
@@ -36,6 +29,7 @@ from guardq.store.reviews import claim_review, get_review, review_trail
 from guardq.verdict import Category, Severity
 
 from ..api.review_page_samples import escalate
+from ..conftest import live_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -52,11 +46,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOT = REPO_ROOT / "out" / "e2e" / "review-page.png"
-MAINTENANCE_URL = normalize_url(
-    os.environ.get(
-        "GUARDQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-)
 
 
 @pytest.fixture(scope="module")
@@ -78,17 +67,10 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def database_url():
-    admin = create_engine(MAINTENANCE_URL, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
-    name = f"guardq_test_e2e_{uuid.uuid4().hex[:16]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(MAINTENANCE_URL).set(database=name).render_as_string(hide_password=False)
+def database_url(make_postgres_database):
+    url = make_postgres_database("guardq_test_e2e")
     upgrade_database(url)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    return url
 
 
 @pytest.fixture(scope="module")
@@ -102,21 +84,8 @@ def factory(database_url):
 def server(database_url, factory):
     """The API under uvicorn on a free port; its base URL."""
     app = create_app(Settings(database_url=database_url), session_factory=factory)
-    # The socket is bound here and handed over, so no other process can take the port
-    # between choosing and serving it.
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with live_server(app) as url:
+        yield url
 
 
 def reviewer_key(factory, name: str):
