@@ -6,6 +6,7 @@ parallel runs and other suites never collide.
 
 Fixtures:
 - ``make_postgres_database()`` -> the URL of a new, empty database (session-scoped factory).
+- ``make_redis_database()`` -> the URL of a Redis database this run holds alone.
 - ``live_server(app)``: a context manager serving ``app`` under uvicorn on a free port,
   for tests that need real concurrent HTTP (races, a browser); yields the base URL.
 - ``postgres_url``: one migrated database shared by the session; ``postgres_engine`` on it;
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 
 import pytest
 import uvicorn
+from redis import Redis
 from sqlalchemy import create_engine, delete, pool, text
 from sqlalchemy.engine import make_url
 
@@ -36,6 +38,38 @@ MAINTENANCE_URL = normalize_url(
         "GUARDQ_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
 )
+
+REDIS_SERVER_URL = os.environ.get("GUARDQ_TEST_REDIS_SERVER", "redis://127.0.0.1:6379")
+# Held in each Redis database a run uses, so that two test runs on one server (two
+# checkouts, a session's run beside CI's) never consume or flush each other's queues.
+_REDIS_LOCK = "guardq:test-run"
+_REDIS_LOCK_TTL_S = 3600
+
+
+@pytest.fixture(scope="session")
+def make_redis_database():
+    """A factory of empty Redis databases (URLs), each held by this run alone and
+    flushed when the session ends."""
+    token = uuid.uuid4().hex
+    held: list[Redis] = []
+
+    def make() -> str:
+        for db in range(1, 16):
+            client = Redis.from_url(f"{REDIS_SERVER_URL}/{db}")
+            if client.set(_REDIS_LOCK, token, nx=True, ex=_REDIS_LOCK_TTL_S):
+                # Empty it of what a crashed run left, keeping the lock, in one step.
+                with client.pipeline(transaction=True) as tx:
+                    tx.flushdb().set(_REDIS_LOCK, token, ex=_REDIS_LOCK_TTL_S).execute()
+                held.append(client)
+                return f"{REDIS_SERVER_URL}/{db}"
+            client.close()
+        pytest.fail(f"every Redis database 1-15 on {REDIS_SERVER_URL} is held by another run")
+
+    yield make
+    for client in held:
+        if client.get(_REDIS_LOCK) == token.encode():
+            client.flushdb()
+        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,6 @@ emptied of guardq's queues before and after. tests/integration runs the real wor
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
@@ -24,8 +22,6 @@ from guardq.store.keys import create_api_key
 
 pytestmark = pytest.mark.integration
 
-# A Redis database of its own: no worker listens there, so submitted tasks just wait.
-REDIS_URL = os.environ.get("GUARDQ_TEST_API_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 # Small limits, so that the limit tests stay cheap.
 MAX_TEXT_CHARS = 200
@@ -49,9 +45,15 @@ def factory(postgres_factory):
     return postgres_factory
 
 
+@pytest.fixture(scope="session")
+def redis_url(make_redis_database):
+    """A Redis database of its own: no worker listens there, so submitted tasks wait."""
+    return make_redis_database()
+
+
 @pytest.fixture
-def redis():
-    client = Redis.from_url(REDIS_URL)
+def redis(redis_url):
+    client = Redis.from_url(redis_url)
     client.delete(*queue_keys())
     yield client
     client.delete(*queue_keys())
@@ -59,10 +61,10 @@ def redis():
 
 
 @pytest.fixture
-def settings(database_url):
+def settings(database_url, redis_url):
     return Settings(
         database_url=database_url,
-        broker_url=REDIS_URL,
+        broker_url=redis_url,
         max_text_chars=MAX_TEXT_CHARS,
         max_items_per_request=MAX_ITEMS,
         moderation_timeout_s=0.5,

@@ -5,7 +5,7 @@ Put tests that need a worker in this directory; they share one session-wide work
 Fixtures (session-scoped):
 - ``services`` -> ``Services``: a fresh, migrated Postgres database (unique name,
   dropped at the end; through GUARDQ_TEST_DATABASE_URL's maintenance database), a Redis
-  database flushed before and after (GUARDQ_TEST_REDIS_URL, default db 5), and
+  database this run holds alone (``make_redis_database``, tests/conftest.py), and
   ``services.env``: the environment a guardq subprocess needs to use them
   (GUARDQ_DATABASE_URL, GUARDQ_BROKER_URL, GUARDQ_MODEL = the demo model (or
   GUARDQ_TEST_MODEL), cpu, and a
@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from redis import Redis
 
 from guardq.queue import BULK, REALTIME, make_celery
 from guardq.settings import DEMO_MODEL, REPO_ROOT, Settings
@@ -45,7 +44,6 @@ from guardq.store.enums import JobStatus
 from guardq.store.jobs import get_job
 from guardq.store.migrate import upgrade_database
 
-REDIS_URL = os.environ.get("GUARDQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 # Seconds before Redis hands an unacknowledged message to another worker: short, so
 # that the lost-worker test is quick, yet longer than any test batch takes.
 VISIBILITY_TIMEOUT = 20
@@ -63,25 +61,22 @@ class Services:
 
 
 @pytest.fixture(scope="session")
-def services(make_postgres_database):
+def services(make_postgres_database, make_redis_database):
     if Path(MODEL) == DEMO_MODEL and not (DEMO_MODEL / "model.safetensors").is_file():
         pytest.fail("models/demo/model.safetensors is missing: build the demo model first")
     url = make_postgres_database("guardq_test_int")
     upgrade_database(url)
-    redis = Redis.from_url(REDIS_URL)
-    redis.flushdb()
+    redis_url = make_redis_database()
     env = {
         **os.environ,
         "GUARDQ_DATABASE_URL": url,
-        "GUARDQ_BROKER_URL": REDIS_URL,
+        "GUARDQ_BROKER_URL": redis_url,
         "GUARDQ_MODEL": MODEL,
         "GUARDQ_DEVICE": "cpu",
         "GUARDQ_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
     }
     env.pop("GUARDQ_RESULT_BACKEND_URL", None)
-    yield Services(database_url=url, broker_url=REDIS_URL, env=env)
-    redis.flushdb()
-    redis.close()
+    return Services(database_url=url, broker_url=redis_url, env=env)
 
 
 @pytest.fixture(scope="session")
