@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command != "db":
+        # The embedded store migrates itself at every start; only `guardq db` should
+        # narrate Alembic's steps.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return args.run(args)
     except (ValueError, OSError) as exc:

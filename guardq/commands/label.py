@@ -44,14 +44,16 @@ def run(args: argparse.Namespace) -> int:
             "NOTE: models/demo is NOT a safety model; its verdicts mean nothing.", file=sys.stderr
         )
 
-    executors, window = open_executors(settings, model, [mode])
+    def open_executor():
+        executors, window = open_executors(settings, model, [mode])
+        return executors[mode], window
+
     progress = label_file(
         args.input,
         args.output,
         fields=fields,
         model_id=model,
-        executor=executors[mode],
-        window=window,
+        open_executor=open_executor,
         show_progress=not args.no_progress,
     )
     print(

@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,11 +103,14 @@ def label_file(
     *,
     fields: Fields,
     model_id: str,
-    executor: Executor,
-    window: int = 64,
+    open_executor: Callable[[], tuple[Executor, int]],
     show_progress: bool = True,
 ) -> Progress:
-    """Label ``inp`` into ``out`` (same format), resuming a run interrupted before."""
+    """Label ``inp`` into ``out`` (same format), resuming a run interrupted before.
+
+    ``open_executor`` gives the executor and its records per job; it is called only
+    when there is work left, so a finished file costs no model load.
+    """
     reader = Reader(inp)
     if file_format(out) != reader.format:
         raise ValueError(f"{out}: the output must be {reader.format} like {inp}")
@@ -118,6 +121,7 @@ def label_file(
         print(f"{out}: already complete ({progress.labeled} labeled)", file=sys.stderr)
         return progress
 
+    executor, window = open_executor()
     writer = open_writer(reader.format, out, progress.out, columns=columns, schema=schema)
     rejects = JsonlWriter(rejects_path(out), progress.rejects)
     bar = tqdm(

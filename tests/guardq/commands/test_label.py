@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -80,7 +81,7 @@ def _read_output(path):
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
-def test_label_adds_verdict_columns_to_every_row_in_order(embedded, tmp_path, suffix):
+def test_label_adds_verdict_columns_to_every_row_in_order(embedded, tmp_path, suffix, caplog):
     rows = [{"id": str(n), "text": text, "lang": "en"} for n, text in enumerate(TEXTS)]
     source, out = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
     _write_input(source, rows)
@@ -96,9 +97,13 @@ def test_label_adds_verdict_columns_to_every_row_in_order(embedded, tmp_path, su
         assert row["guard_content_sha256"] == content_sha256(row["text"])
         assert row["guard_action"] in ("allow", "review", "block")
         assert row["guard_model"] == MODEL
-    # Run again: the checkpoint says it is complete, nothing is labeled twice.
-    assert _label(source, out) == 0
+    # Run again: the checkpoint says it is complete, nothing is labeled twice, and no
+    # model is loaded for nothing.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="worker"):
+        assert _label(source, out) == 0
     assert len(_read_output(out)) == len(rows)
+    assert not [r for r in caplog.records if r.name.startswith("worker")]
 
 
 def test_malformed_rows_are_reported_by_line_and_the_rest_labeled(embedded, tmp_path, capsys):
