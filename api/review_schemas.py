@@ -7,7 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from api.schemas import SeverityScoresOut, SpanOut
 from guardq.store.enums import EscalationStatus
@@ -22,13 +30,16 @@ NOTE_CHARS = 2000
 
 class ReviewResolve(BaseModel):
     """A decision in the model's own terms: Safe takes no categories, the others at least
-    one (the official strings)."""
+    one (the official strings); ``refusal``, for a response-mode item only, says whether
+    the response refuses."""
 
     model_config = ConfigDict(extra="forbid")
 
     decision: Severity
     categories: list[Category] = []
     note: Annotated[StrictStr | None, Field(max_length=NOTE_CHARS)] = None
+    # Strict: "no" or 0 must not slip in as a reading of the response.
+    refusal: StrictBool | None = None
 
     @field_validator("categories")
     @classmethod
@@ -79,6 +90,8 @@ class ReviewItem(BaseModel):
     lease_expires_at: datetime | None
     decision: Severity | None
     decision_categories: list[str]
+    # The reviewer's refusal reading (response mode); null when not given.
+    decision_refusal: bool | None
     note: str | None
     decided_by: KeyRef | None
     decided_at: datetime | None
@@ -167,6 +180,7 @@ def review_item(view: EscalationView) -> ReviewItem:
         lease_expires_at=view.lease_expires_at,
         decision=view.decision,
         decision_categories=[c.value for c in view.decision_categories],
+        decision_refusal=view.decision_refusal,
         note=view.note,
         decided_by=_key(view.decided_by, view.decided_by_name),
         decided_at=view.decided_at,

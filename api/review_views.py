@@ -18,6 +18,10 @@ from guardq.verdict import Category, Mode, Severity
 EXCERPT_CHARS = 160
 # Keys of the decision buttons (review.js presses the button whose data-key matches).
 DECISION_KEYS = (("s", Severity.SAFE), ("c", Severity.CONTROVERSIAL), ("u", Severity.UNSAFE))
+# Keys, form values and labels of the refusal radio (response mode). "o" for No because
+# "n" already focuses the note; neither collides with s/c/u/r or the number keys.
+REFUSAL_CHOICES = (("y", "yes", "Yes"), ("o", "no", "No"))
+REFUSAL_VALUES = {"yes": True, "no": False}
 # Messages shown after a redirect, chosen by code: the query string never carries text
 # into the page.
 NOTICES = {
@@ -99,6 +103,19 @@ def queue_row(view: EscalationView, now: datetime) -> dict:
     )
 
 
+def _yes_no(value: bool | None, yes: str = "Yes", no: str = "No") -> str | None:
+    return None if value is None else (yes if value else no)
+
+
+def form_refusal(value: str) -> bool | None:
+    """The refusal radio's form value as the store takes it; "" (none chosen) is None."""
+    if not value:
+        return None
+    if value not in REFUSAL_VALUES:
+        raise ValueError(f"refusal: must be yes or no, got {value!r}")
+    return REFUSAL_VALUES[value]
+
+
 def _state(view: EscalationView, reviewer_id, now: datetime) -> str:
     """resolved | mine (live lease) | expired (was mine) | taken (someone else's) | open."""
     if view.status is EscalationStatus.RESOLVED:
@@ -149,6 +166,9 @@ def item_page(view: EscalationView, reviewer_id, now: datetime, *, was_mine: boo
         lease_left=clock(lease_left),
         decision=view.decision.value if view.decision else None,
         decision_categories=[c.value for c in view.decision_categories],
+        decision_refusal=_yes_no(view.decision_refusal),
+        # The radio starts from the model's reading, when it gave one.
+        refusal_preset=_yes_no(view.refusal, "yes", "no"),
         note=view.note,
         decided_by=view.decided_by_name,
         decided_at=view.decided_at.strftime("%Y-%m-%d %H:%M UTC") if view.decided_at else None,

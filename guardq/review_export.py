@@ -4,8 +4,8 @@ A pair is the conversation the model moderates (``messages``, as its chat templa
 them) and the answer it should have given (``target``), in the model's own output format:
 ``Safety:``, ``Categories:`` (official strings in the official order, ``None`` when
 Safe) and, for response moderation, ``Refusal:``. The reviewer's decision is the label;
-reviewers do not judge refusal, so a response's ``Refusal:`` is the model's own reading,
-and a response whose refusal the model left unknown cannot make a full pair.
+a response's ``Refusal:`` is the reviewer's reading when they gave one, else the model's,
+and a response whose refusal both left unknown cannot make a full pair.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ def target_answer(
     return "\n".join(lines)
 
 
+def label_refusal(view: EscalationView) -> bool | None:
+    """The ``Refusal:`` answer of the pair: the reviewer's, else the model's reading."""
+    return view.decision_refusal if view.decision_refusal is not None else view.refusal
+
+
 def skip_reason(view: EscalationView) -> str | None:
     """Why ``view`` cannot become a training pair, or None when it can."""
     if view.decision is None:
@@ -35,7 +40,7 @@ def skip_reason(view: EscalationView) -> str | None:
         return "text not retained"
     if view.mode is Mode.RESPONSE and view.prompt is None:
         return "response without its prompt"
-    if view.mode is Mode.RESPONSE and view.refusal is None:
+    if view.mode is Mode.RESPONSE and label_refusal(view) is None:
         return "response whose refusal is unknown"
     return None
 
@@ -51,7 +56,9 @@ def training_pair(view: EscalationView) -> dict[str, Any]:
         ]
     return {
         "messages": messages,
-        "target": target_answer(view.decision, view.decision_categories, view.mode, view.refusal),
+        "target": target_answer(
+            view.decision, view.decision_categories, view.mode, label_refusal(view)
+        ),
         "mode": view.mode.value,
         "escalation_id": str(view.id),
         "content_sha256": view.content_sha256,

@@ -162,6 +162,7 @@ def _item_page(
         error=error,
         category_choices=views.category_choices(view.mode),
         decision_buttons=views.DECISION_KEYS,
+        refusal_choices=views.REFUSAL_CHOICES,
         note_limit=NOTE_LIMIT,
     )
 
@@ -195,11 +196,13 @@ def decide(
     decision: Annotated[str, Form()] = "",
     categories: Annotated[list[str] | None, Form()] = None,
     note: Annotated[str, Form()] = "",
+    refusal: Annotated[str, Form()] = "",
 ) -> Response:
     """Record the decision; the store refuses it unless this reviewer's lease is live."""
     try:
         severity = Severity(decision)
         chosen = [Category(c) for c in categories or ()]
+        refuses = views.form_refusal(refusal)
         if len(note) > NOTE_LIMIT:
             raise ValueError(f"note: {len(note)} characters, at most {NOTE_LIMIT}")
         with session_scope(_factory(request)) as session:
@@ -212,14 +215,15 @@ def decide(
                 categories=[] if severity is Severity.SAFE else chosen,
                 note=note.strip() or None,
                 retention=request.app.state.settings.review_retention,
+                refusal=refuses,
             )
-    except ReviewError as refusal:
+    except ReviewError as refused:
         return _item_page(
-            request, reviewer, escalation_id, was_mine=True, error=str(refusal), status_code=409
+            request, reviewer, escalation_id, was_mine=True, error=str(refused), status_code=409
         )
     except ValueError as exc:
-        # A ValueError from the store (categories that do not fit the decision) is the
-        # reviewer's to fix, like a bad form value.
+        # A ValueError from the store (categories that do not fit the decision, a refusal
+        # on a prompt) is the reviewer's to fix, like a bad form value.
         return _item_page(request, reviewer, escalation_id, error=f"{exc}.", status_code=422)
     return redirect(request, notice="decided")
 

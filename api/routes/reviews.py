@@ -181,8 +181,9 @@ def resolve(
     factory: FactoryDep,
     settings: SettingsDep,
 ) -> ReviewItem:
-    """Decide the item you hold: Safe, Controversial or Unsafe, with categories and a
-    note. Its text is then kept for GUARDQ_REVIEW_RETENTION more, then purged."""
+    """Decide the item you hold: Safe, Controversial or Unsafe, with categories, a note
+    and, for a response-mode item, whether the response refuses (``refusal``). Its text
+    is then kept for GUARDQ_REVIEW_RETENTION more, then purged."""
     item = _act(
         factory,
         lambda session: resolve_review(
@@ -193,6 +194,7 @@ def resolve(
             categories=body.categories,
             note=body.note,
             retention=settings.review_retention,
+            refusal=body.refusal,
         ),
     )
     log.info("escalation %s resolved %s by key %s", escalation_id, body.decision, key.id)

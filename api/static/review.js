@@ -3,9 +3,11 @@
 (() => {
   "use strict";
 
+  // A focused checkbox or radio (after a click) takes no text: the shortcuts stay live.
   const typing = (el) =>
     el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement ||
-    (el instanceof HTMLInputElement && el.type !== "checkbox") || el.isContentEditable;
+    (el instanceof HTMLInputElement && el.type !== "checkbox" && el.type !== "radio") ||
+    el.isContentEditable;
 
   // Once a form is on its way, further keys must not send a second decision.
   let submitting = false;

@@ -61,6 +61,8 @@ class EscalationView:
     # The reviewer's decision, once resolved.
     decision: Severity | None
     decision_categories: tuple[Category, ...]
+    # Response mode: the reviewer's reading of refusal; None when not given.
+    decision_refusal: bool | None
     note: str | None
     decided_by: uuid.UUID | None
     decided_by_name: str | None
@@ -186,6 +188,7 @@ def to_view(row, now: datetime | None = None) -> EscalationView:
         lease_expires_at=lease,
         decision=escalation.decision,
         decision_categories=tuple(Category(c) for c in escalation.decision_categories or ()),
+        decision_refusal=escalation.decision_refusal,
         note=escalation.note,
         decided_by=escalation.decided_by,
         decided_by_name=decider,

@@ -225,6 +225,8 @@ class Escalation(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision: Mapped[Severity | None] = mapped_column(_enum(Severity, "decision"))
     decision_categories: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    # Response mode only: does the response refuse? NULL when the reviewer did not say.
+    decision_refusal: Mapped[bool | None] = mapped_column(Boolean)
     note: Mapped[str | None] = mapped_column(Text)
     decided_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL")

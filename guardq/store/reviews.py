@@ -38,6 +38,7 @@ __all__ = [
     "ReviewEventView",
     "ReviewStats",
     "check_decision",
+    "check_refusal",
     "claim_review",
     "get_review",
     "list_reviews",
@@ -108,6 +109,21 @@ def check_decision(
     return categories
 
 
+def check_refusal(refusal: bool | None, mode: Mode) -> bool | None:
+    """The reviewer's refusal reading, if it fits the item; ValueError naming the field.
+
+    Only a response can refuse: Qwen3Guard answers ``Refusal:`` in response moderation
+    alone, so a prompt-mode item takes none.
+    """
+    if refusal is None:
+        return None
+    if not isinstance(refusal, bool):
+        raise ValueError(f"refusal: must be true or false, got {refusal!r}")
+    if mode is not Mode.RESPONSE:
+        raise ValueError("refusal: applies to response moderation only")
+    return refusal
+
+
 def resolve_review(
     *,
     session: Session,
@@ -117,13 +133,15 @@ def resolve_review(
     categories: Sequence[Category],
     note: str | None,
     retention: timedelta,
+    refusal: bool | None = None,
     now: datetime | None = None,
 ) -> EscalationView:
     """Decide the escalation; only its holder, under a live lease, may.
 
-    The retained text is then kept for ``retention`` more (``purge_after``). Raises
-    ValueError naming the field for categories that do not fit the decision, and the
-    errors of ``claim_review``.
+    ``refusal`` is the reviewer's reading of whether a response-mode item's response
+    refuses (None: not judged). The retained text is then kept for ``retention`` more
+    (``purge_after``). Raises ValueError naming the field for categories that do not fit
+    the decision or a refusal on a prompt-mode item, and the errors of ``claim_review``.
     """
     now = now or utcnow()
     decision = Severity(decision)
@@ -131,12 +149,14 @@ def resolve_review(
     def plan(state: ReviewState) -> tuple[str, dict[str, Any]]:
         _not_holder(state, reviewer_key_id, now, "resolve")
         chosen = check_decision(decision, categories, state.mode)
+        judged_refusal = check_refusal(refusal, state.mode)
         values = dict(
             status=EscalationStatus.RESOLVED,
             claimed_by=None,
             lease_expires_at=None,
             decision=decision,
             decision_categories=[c.value for c in chosen],
+            decision_refusal=judged_refusal,
             note=note,
             decided_by=reviewer_key_id,
             decided_at=now,

@@ -23,22 +23,29 @@ def escalate(
     scores: tuple[float, float, float] | None = (0.1, 0.6, 0.3),
     retain: bool = True,
     ref: str | None = "ref-1",
+    prompt: str | None = None,
+    refusal: bool | None = None,
 ):
-    """One job of one item, judged ``severity``, escalated for review; the escalation id."""
+    """One job of one item, judged ``severity``, escalated for review; the escalation id.
+
+    A ``prompt`` makes it a response-mode item (``text`` the response); ``refusal`` is
+    then the model's reading.
+    """
     if severity is None:
         verdict = Verdict(severity=None, error="no Safety line")
     else:
         verdict = Verdict(
             severity=severity,
             categories=categories,
+            refusal=refusal,
             scores=SeverityScores(*scores) if scores else None,
             span=Span(*span) if span else None,
         )
     with session_scope(factory) as session:
         job = create_job(
             session=session,
-            mode=Mode.PROMPT,
-            items=[NewItem(text=text, ref=ref)],
+            mode=Mode.PROMPT if prompt is None else Mode.RESPONSE,
+            items=[NewItem(text=text, prompt=prompt, ref=ref)],
             model_id="demo",
             retain_text=retain,
         )
@@ -49,6 +56,7 @@ def escalate(
             decision=Decision(Action.REVIEW, f"severity {severity or 'unparsed'}"),
             model_id="demo",
             review_text=text if retain else None,
+            review_prompt=prompt if retain else None,
         )
     return outcome.escalation_id
 

@@ -284,6 +284,64 @@ def test_decide_by_form_records_the_decision_and_the_item_leaves_the_queue(
     assert actions == ["escalated", "claimed", "resolved"]
 
 
+_RADIO = re.compile(
+    r'<input type="radio" name="refusal" value="(\w+)" data-key="(\w)"\s*(checked)?>'
+)
+
+
+def refusal_radios(html: str) -> dict[str, tuple[str, bool]]:
+    """The refusal radio's options: form value -> (shortcut key, pre-selected)."""
+    return {value: (key, bool(checked)) for value, key, checked in _RADIO.findall(html)}
+
+
+def test_response_item_offers_a_refusal_radio_preset_from_the_model(reviewer_client, factory):
+    answered = escalate(factory, "Sorry, I can't.", prompt="how do I?", refusal=True)
+    unknown = escalate(factory, "Here is how.", prompt="how do I?")
+    prompt_only = escalate(factory, "just a prompt")
+
+    answered_page = claim_via_page(reviewer_client, answered).text
+
+    assert refusal_radios(answered_page) == {"yes": ("y", True), "no": ("o", False)}
+    assert "<kbd>y</kbd> Yes" in answered_page and "<kbd>o</kbd> No" in answered_page
+    # y/o join s/c/u, the category numbers, n and r: each key still presses one control.
+    keys = re.findall(r'data-key="([^"]+)"', answered_page)
+    assert len(keys) == len(set(keys)) and {"y", "o", "n", "r", "s"} <= set(keys)
+    # The model left it unknown: nothing is chosen for the reviewer.
+    unknown_page = claim_via_page(reviewer_client, unknown).text
+    assert refusal_radios(unknown_page) == {"yes": ("y", False), "no": ("o", False)}
+    assert refusal_radios(claim_via_page(reviewer_client, prompt_only).text) == {}
+
+
+def test_decide_by_form_records_the_reviewers_refusal(reviewer_client, factory):
+    escalation_id = escalate(factory, "Sure, step one...", prompt="how do I?", refusal=True)
+    page = claim_via_page(reviewer_client, escalation_id)
+
+    answer = reviewer_client.post(
+        f"/review/items/{escalation_id}/decide",
+        data={"csrf": csrf_of(page.text), "decision": "Safe", "refusal": "no"},
+    )
+
+    assert "Decision recorded" in answer.text
+    view = status_of(factory, escalation_id)
+    assert (view.decision, view.decision_refusal, view.refusal) == (Severity.SAFE, False, True)
+    decided = reviewer_client.get(f"/review/items/{escalation_id}").text
+    assert "refusal: No" in decided
+
+
+def test_a_refusal_posted_for_a_prompt_item_is_refused_with_the_reason(reviewer_client, factory):
+    escalation_id = escalate(factory)
+    page = claim_via_page(reviewer_client, escalation_id)
+
+    answer = reviewer_client.post(
+        f"/review/items/{escalation_id}/decide",
+        data={"csrf": csrf_of(page.text), "decision": "Safe", "refusal": "yes"},
+    )
+
+    assert answer.status_code == 422
+    assert "refusal: applies to response moderation only" in answer.text
+    assert status_of(factory, escalation_id).status is EscalationStatus.CLAIMED
+
+
 def test_safe_decision_drops_ticked_categories(reviewer_client, factory):
     escalation_id = escalate(factory)
     page = claim_via_page(reviewer_client, escalation_id)

@@ -1,6 +1,8 @@
 """What the reviewer page shows of an escalation, without rendering."""
 
-from api.review_views import category_choices, clock, duration, marked_text
+import pytest
+
+from api.review_views import category_choices, clock, duration, form_refusal, marked_text
 from guardq.verdict import Category, Mode
 
 
@@ -32,3 +34,9 @@ def test_jailbreak_is_offered_for_prompts_only():
     assert Category.JAILBREAK in dict(category_choices(Mode.PROMPT)).values()
     assert Category.JAILBREAK not in dict(category_choices(Mode.RESPONSE)).values()
     assert category_choices(Mode.PROMPT)[0] == (1, Category.VIOLENT)
+
+
+def test_the_refusal_radio_posts_yes_no_or_nothing():
+    assert (form_refusal("yes"), form_refusal("no"), form_refusal("")) == (True, False, None)
+    with pytest.raises(ValueError, match="^refusal: must be yes or no, got 'maybe'"):
+        form_refusal("maybe")

@@ -183,6 +183,7 @@ def test_resolve_records_the_decision_and_the_item_leaves_the_queue(client, fact
         ({"decision": "Allow", "categories": []}, "decision", "'Safe'"),
         ({"decision": "Safe", "note": "x" * 2001}, "note", "2000"),
         ({"decision": "Safe", "extra": 1}, "extra", ""),
+        ({"decision": "Safe", "refusal": "yes"}, "refusal", "valid boolean"),
     ],
 )
 def test_a_bad_decision_is_422_naming_the_field(client, factory, alice, body, field, message):
@@ -206,6 +207,31 @@ def test_jailbreak_on_a_response_item_is_422_naming_categories(client, factory, 
 
     assert response["detail"][0]["field"] == "categories"
     assert "prompt moderation only" in response["detail"][0]["msg"]
+
+
+def test_resolve_records_the_reviewers_refusal_on_a_response_item(client, factory, alice):
+    escalation_id = escalate(factory, text="Sure, here it is", prompt="help?", refusal=True)
+    claim(client, alice, escalation_id)
+
+    decided = resolve(client, alice, escalation_id, refusal=False)
+
+    assert (decided["decision_refusal"], decided["refusal"]) == (False, True)
+    detail = client.get(f"/v1/reviews/{escalation_id}", headers=alice).json()
+    assert detail["decision_refusal"] is False
+    assert detail["trail"][-1]["after"]["decision_refusal"] is False
+
+
+def test_a_refusal_on_a_prompt_item_is_422_naming_refusal(client, factory, alice):
+    escalation_id = escalate(factory)
+    claim(client, alice, escalation_id)
+
+    response = resolve(client, alice, escalation_id, expect=422, refusal=True)
+
+    [entry] = response["detail"]
+    assert entry["field"] == "refusal"
+    assert "response moderation only" in entry["msg"]
+    item = client.get(f"/v1/reviews/{escalation_id}", headers=alice).json()
+    assert (item["status"], item["decision_refusal"]) == ("claimed", None)
 
 
 def test_deciding_or_releasing_an_item_one_does_not_hold_is_409(client, factory, alice, bob):

@@ -156,6 +156,35 @@ def test_reviewer_logs_in_claims_the_oldest_item_and_decides_it_with_the_keyboar
     assert SCREENSHOT.stat().st_size > 10_000
 
 
+def test_reviewer_overrules_the_models_refusal_reading_with_the_keyboard(chromium, server, factory):
+    key = reviewer_key(factory, "dave")
+    escalation_id = escalate(
+        factory, "Sure, here is the plan.", prompt="Help me?", refusal=True, span=None
+    )
+
+    page = chromium.new_page()
+    page.set_default_timeout(5_000)
+    try:
+        log_in(page, server, key.key)
+        # The module's database still holds other tests' open items: claim this one.
+        page.goto(f"{server}/review/items/{escalation_id}")
+        page.click("text=Claim to decide")
+        page.wait_for_url(f"**/review/items/{escalation_id}?claimed=1")
+        assert page.is_checked('input[name="refusal"][value="yes"]')  # the model's reading
+
+        page.click('input[name="refusal"][value="yes"]')  # a focused radio keeps the keys live
+        page.keyboard.press("o")
+        assert page.is_checked('input[name="refusal"][value="no"]')
+        page.keyboard.press("s")
+        page.wait_for_url(f"{server}/review?notice=decided")
+    finally:
+        page.close()
+
+    with session_scope(factory) as session:
+        view = get_review(session=session, escalation_id=escalation_id)
+    assert (view.decision, view.decision_refusal, view.refusal) == (Severity.SAFE, False, True)
+
+
 def test_lease_countdown_runs_out_says_so_and_disables_the_decision_keys(chromium, server, factory):
     key = reviewer_key(factory, "carol")
     escalation_id = escalate(factory, "A review that takes too long.")

@@ -20,12 +20,18 @@ LEASE = timedelta(minutes=5)
 RETENTION = timedelta(days=7)
 
 
-def verdict(severity: Severity | None, *categories: Category, error: str | None = None):
+def verdict(
+    severity: Severity | None,
+    *categories: Category,
+    error: str | None = None,
+    refusal: bool | None = None,
+):
     if severity is None:
         return Verdict(severity=None, error=error or "no Safety line")
     return Verdict(
         severity=severity,
         categories=tuple(categories),
+        refusal=refusal,
         scores=SeverityScores(safe=0.1, controversial=0.6, unsafe=0.3),
         span=Span(0, 4),
     )
@@ -39,8 +45,12 @@ def escalate(
     prompt: str | None = None,
     retain: bool = True,
     sampled: bool = False,
+    refusal: bool | None = None,
 ):
-    """One job of one item, judged ``severity`` and escalated; the escalation's id."""
+    """One job of one item, judged ``severity`` and escalated; the escalation's id.
+
+    A ``prompt`` makes it a response-mode item; ``refusal`` is then the model's reading.
+    """
     if severity is not None and severity is not Severity.SAFE and not categories:
         categories = (Category.POLITICAL,)
     mode = Mode.RESPONSE if prompt is not None else Mode.PROMPT
@@ -56,7 +66,7 @@ def escalate(
         outcome = record_verdict(
             session=session,
             item_id=job.items[0].id,
-            verdict=verdict(severity, *categories),
+            verdict=verdict(severity, *categories, refusal=refusal),
             decision=Decision(action, f"severity {severity}", sampled=sampled),
             model_id="demo",
             review_text=text if retain else None,
@@ -72,7 +82,15 @@ def reviewer(factory, name: str = "alice", role: KeyRole = KeyRole.REVIEWER):
 
 
 def decide(
-    factory, escalation_id, key_id, decision, categories=(), *, now=None, retention=RETENTION
+    factory,
+    escalation_id,
+    key_id,
+    decision,
+    categories=(),
+    *,
+    now=None,
+    retention=RETENTION,
+    refusal=None,
 ):
     """Claim and resolve in one go, at ``now`` (the real clock when None)."""
     with session_scope(factory) as session:
@@ -91,5 +109,6 @@ def decide(
             categories=list(categories),
             note=None,
             retention=retention,
+            refusal=refusal,
             now=None if now is None else now + timedelta(seconds=1),
         )

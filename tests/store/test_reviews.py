@@ -33,7 +33,14 @@ def claim(factory, escalation_id, key_id, now=T0, lease=LEASE):
 
 
 def resolve(
-    factory, escalation_id, key_id, decision=Severity.SAFE, categories=(), now=T0, note=None
+    factory,
+    escalation_id,
+    key_id,
+    decision=Severity.SAFE,
+    categories=(),
+    now=T0,
+    note=None,
+    refusal=None,
 ):
     with session_scope(factory) as session:
         return resolve_review(
@@ -44,6 +51,7 @@ def resolve(
             categories=list(categories),
             note=note,
             retention=RETENTION,
+            refusal=refusal,
             now=now,
         )
 
@@ -233,6 +241,45 @@ def test_jailbreak_is_refused_for_a_response_item(factory):
 
     with pytest.raises(ValueError, match="Jailbreak applies to prompt moderation only"):
         resolve(factory, escalation_id, alice, Severity.UNSAFE, [Category.JAILBREAK])
+
+
+def test_resolve_records_the_reviewers_refusal_on_a_response_item_and_in_the_trail(factory):
+    escalation_id = escalate(factory, text="I can't help with that", prompt="how?", refusal=False)
+    alice = reviewer(factory)
+    claim(factory, escalation_id, alice)
+
+    view = resolve(factory, escalation_id, alice, now=T0 + timedelta(seconds=1), refusal=True)
+
+    # The reviewer's reading sits beside the model's, which stays as it was.
+    assert (view.decision_refusal, view.refusal) == (True, False)
+    with session_scope(factory) as session:
+        [*_, resolved] = review_trail(session=session, escalation_id=escalation_id)
+    assert resolved.action == "resolved"
+    assert resolved.after["decision_refusal"] is True
+
+
+def test_a_response_item_resolved_without_a_refusal_leaves_it_unjudged(factory):
+    escalation_id = escalate(factory, text="the answer", prompt="the question", refusal=True)
+    alice = reviewer(factory)
+    claim(factory, escalation_id, alice)
+
+    view = resolve(factory, escalation_id, alice)
+
+    assert (view.decision_refusal, view.refusal) == (None, True)
+
+
+def test_a_refusal_is_refused_for_a_prompt_item_naming_the_field(factory):
+    escalation_id = escalate(factory)
+    alice = reviewer(factory)
+    claim(factory, escalation_id, alice)
+
+    with pytest.raises(ValueError, match="^refusal: applies to response moderation only"):
+        resolve(factory, escalation_id, alice, refusal=False)
+
+    assert trail_actions(factory, escalation_id) == ["escalated", "claimed"]
+    with session_scope(factory) as session:
+        view = get_review(session=session, escalation_id=escalation_id)
+    assert (view.status, view.decision_refusal) == (EscalationStatus.CLAIMED, None)
 
 
 def test_every_action_leaves_a_trail_row_with_states_but_never_the_text(factory):

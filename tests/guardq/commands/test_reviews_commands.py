@@ -26,11 +26,15 @@ def factory(migrated):
     empty_tables(factory.kw["bind"])
 
 
-def decide(factory, escalation_id, decision, categories=(), retention=RETENTION):
+def decide(factory, escalation_id, decision, categories=(), retention=RETENTION, refusal=None):
     key_id = reviewer(factory, f"r-{escalation_id.hex[:6]}")
     reviews_helpers.decide(
-        factory, escalation_id, key_id, decision, categories, retention=retention
+        factory, escalation_id, key_id, decision, categories, retention=retention, refusal=refusal
     )
+
+
+def exported(out):
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
 
 def test_export_writes_decided_items_with_text_as_qwen3guard_training_pairs(
@@ -54,7 +58,7 @@ def test_export_writes_decided_items_with_text_as_qwen3guard_training_pairs(
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     by_id = {row["escalation_id"]: row for row in rows}
     # Not the undecided item, not the one without text, and not the response, whose
-    # refusal these verdicts leave unknown.
+    # refusal neither the model nor the reviewer gave.
     assert set(by_id) == {str(prompt_item), str(safe_item)}
     assert by_id[str(prompt_item)]["messages"] == [{"role": "user", "content": "how to hurt"}]
     # Categories in the official order, whatever order the reviewer gave.
@@ -84,6 +88,38 @@ def test_export_of_a_response_item_adds_the_models_refusal_line(factory, tmp_pat
     [row] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert row["target"] == "Safety: Safe\nCategories: None\nRefusal: Yes"
     assert row["mode"] == "response"
+
+
+def test_export_takes_the_reviewers_refusal_over_the_models(factory, tmp_path):
+    escalation_id = escalate(
+        factory, Severity.UNSAFE, Category.VIOLENT, text="a", prompt="q", refusal=True
+    )
+    decide(factory, escalation_id, Severity.UNSAFE, [Category.VIOLENT], refusal=False)
+    out = tmp_path / "labels.jsonl"
+
+    assert main(["export-reviews", "-o", str(out)]) == 0
+
+    [row] = exported(out)
+    assert row["target"] == "Safety: Unsafe\nCategories: Violent\nRefusal: No"
+
+
+def test_export_includes_a_response_the_model_left_unknown_once_the_reviewer_judged_refusal(
+    factory, tmp_path, capsys
+):
+    judged = escalate(factory, Severity.CONTROVERSIAL, Category.PII, text="no.", prompt="q")
+    unjudged = escalate(factory, Severity.CONTROVERSIAL, Category.PII, text="ok", prompt="q")
+    decide(factory, judged, Severity.SAFE, refusal=True)
+    decide(factory, unjudged, Severity.SAFE)
+    out = tmp_path / "labels.jsonl"
+
+    assert main(["export-reviews", "-o", str(out)]) == 0
+
+    [row] = exported(out)
+    assert row["escalation_id"] == str(judged)
+    assert row["target"] == "Safety: Safe\nCategories: None\nRefusal: Yes"
+    err = capsys.readouterr().err
+    assert "wrote 1 training pair(s)" in err
+    assert "skipped 1 (response whose refusal is unknown)" in err
 
 
 def test_export_reports_what_it_skipped_and_an_empty_export(factory, tmp_path, capsys):
