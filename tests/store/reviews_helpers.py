@@ -81,6 +81,42 @@ def reviewer(factory, name: str = "alice", role: KeyRole = KeyRole.REVIEWER):
         return create_api_key(session=session, name=name, role=role).info.id
 
 
+def claim(factory, escalation_id, key_id, now=T0, lease=LEASE):
+    with session_scope(factory) as session:
+        return claim_review(
+            session=session,
+            escalation_id=escalation_id,
+            reviewer_key_id=key_id,
+            lease=lease,
+            now=now,
+        )
+
+
+def resolve(
+    factory,
+    escalation_id,
+    key_id,
+    decision=Severity.SAFE,
+    categories=(),
+    now=T0,
+    note=None,
+    refusal=None,
+    retention=RETENTION,
+):
+    with session_scope(factory) as session:
+        return resolve_review(
+            session=session,
+            escalation_id=escalation_id,
+            reviewer_key_id=key_id,
+            decision=decision,
+            categories=list(categories),
+            note=note,
+            retention=retention,
+            refusal=refusal,
+            now=now,
+        )
+
+
 def decide(
     factory,
     escalation_id,
@@ -92,23 +128,16 @@ def decide(
     retention=RETENTION,
     refusal=None,
 ):
-    """Claim and resolve in one go, at ``now`` (the real clock when None)."""
-    with session_scope(factory) as session:
-        claim_review(
-            session=session,
-            escalation_id=escalation_id,
-            reviewer_key_id=key_id,
-            lease=LEASE,
-            now=now,
-        )
-        resolve_review(
-            session=session,
-            escalation_id=escalation_id,
-            reviewer_key_id=key_id,
-            decision=decision,
-            categories=list(categories),
-            note=None,
-            retention=retention,
-            refusal=refusal,
-            now=None if now is None else now + timedelta(seconds=1),
-        )
+    """Claim and resolve, at ``now`` (the real clock when None)."""
+    claim(factory, escalation_id, key_id, now=now)
+    later = None if now is None else now + timedelta(seconds=1)
+    return resolve(
+        factory,
+        escalation_id,
+        key_id,
+        decision,
+        categories,
+        now=later,
+        refusal=refusal,
+        retention=retention,
+    )

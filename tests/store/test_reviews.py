@@ -7,53 +7,16 @@ from guardq.store.enums import EscalationStatus
 from guardq.store.escalations import purge_retained_text
 from guardq.store.review_errors import ReviewClosed, ReviewConflict, ReviewNotFound
 from guardq.store.reviews import (
-    claim_review,
     get_review,
     list_reviews,
     release_review,
-    resolve_review,
     review_trail,
 )
 from guardq.verdict import Category, Severity
 
-from .reviews_helpers import LEASE, RETENTION, T0, escalate, reviewer
+from .reviews_helpers import LEASE, RETENTION, T0, claim, escalate, resolve, reviewer
 
 pytestmark = pytest.mark.integration
-
-
-def claim(factory, escalation_id, key_id, now=T0, lease=LEASE):
-    with session_scope(factory) as session:
-        return claim_review(
-            session=session,
-            escalation_id=escalation_id,
-            reviewer_key_id=key_id,
-            lease=lease,
-            now=now,
-        )
-
-
-def resolve(
-    factory,
-    escalation_id,
-    key_id,
-    decision=Severity.SAFE,
-    categories=(),
-    now=T0,
-    note=None,
-    refusal=None,
-):
-    with session_scope(factory) as session:
-        return resolve_review(
-            session=session,
-            escalation_id=escalation_id,
-            reviewer_key_id=key_id,
-            decision=decision,
-            categories=list(categories),
-            note=note,
-            retention=RETENTION,
-            refusal=refusal,
-            now=now,
-        )
 
 
 def release(factory, escalation_id, key_id, now=T0):
