@@ -120,7 +120,7 @@ def test_reviewer_logs_in_claims_the_oldest_item_and_decides_it_with_the_keyboar
         log_in(page, server, key.key)
         assert page.locator("table.queue tbody tr").count() == 2
 
-        page.click("text=Claim next")
+        page.keyboard.press("j")  # claim next: the oldest under the default order
         page.wait_for_url(f"**/review/items/{oldest}?claimed=1")
         assert page.inner_text("mark#span") == "Bring the banners & <signs>"
         assert re.fullmatch(r"Lease: \d+:\d\d left to decide\.", page.inner_text("#lease"))
