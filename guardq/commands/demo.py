@@ -12,11 +12,15 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from guardq.demo_table import print_demo_table, summary_lines
 from guardq.labeling.executors import open_executors
+from guardq.labeling.readers import Fields, Record
 from guardq.settings import DEMO_MODEL, get_settings
 from guardq.store.db import resolve_url
 from guardq.store.jobs import ItemResult, NewItem
@@ -44,8 +48,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     demo.set_defaults(run=run)
 
 
-def read_rows(path: Path | None) -> list[tuple[Mode, dict]]:
-    """Each row with its mode; a bad line raises naming its number, never its content."""
+def read_rows(path: Path | None) -> list[tuple[Mode, dict, NewItem]]:
+    """Each row with its mode and item; a bad line raises naming its number, never its
+    content. A row with ``response`` is response moderation, else prompt moderation."""
     text = path.read_text(encoding="utf-8") if path else EXAMPLES.read_text(encoding="utf-8")
     source = str(path) if path else "the bundled examples"
     rows = []
@@ -60,12 +65,12 @@ def read_rows(path: Path | None) -> list[tuple[Mode, dict]]:
         if not isinstance(row, dict):
             raise ValueError(f"{where}: expected a JSON object")
         mode = Mode.RESPONSE if "response" in row else Mode.PROMPT
-        fields = ("prompt", "response") if mode is Mode.RESPONSE else ("text",)
-        for field in fields:
-            value = row.get(field)
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"{where}: field {field!r} must be a non-empty string")
-        rows.append((mode, row))
+        # The same checks as guardq label's, so the two accept the same rows.
+        item = Record(where, row).item(Fields(mode))
+        if isinstance(item, str):
+            raise ValueError(f"{where}: {item}")
+        ref = row.get("ref")
+        rows.append((mode, row, replace(item, ref=None if ref is None else str(ref))))
     if not rows:
         raise ValueError(f"{source}: no rows")
     return rows
@@ -77,19 +82,18 @@ def run(args: argparse.Namespace) -> int:
     rows = read_rows(args.inputs)
     if Path(model).resolve() == DEMO_MODEL.resolve():
         print(f"NOTE: {DEMO_WARNING}\n", file=sys.stderr)
-    executors, _ = open_executors(settings, model, [mode for mode, _ in rows])
+    executors, _ = open_executors(settings, model, [mode for mode, _, _ in rows])
 
     began = time.perf_counter()
     results: dict[int, ItemResult] = {}
     for mode, executor in executors.items():
-        positions = [i for i, (row_mode, _) in enumerate(rows) if row_mode is mode]
-        items = [_item(mode, rows[i][1]) for i in positions]
-        job_results = executor.results(executor.submit(items))
+        positions = [i for i, (row_mode, _, _) in enumerate(rows) if row_mode is mode]
+        job_results = executor.results(executor.submit([rows[i][2] for i in positions]))
         results.update(zip(positions, job_results, strict=True))
     seconds = time.perf_counter() - began
 
     ordered = [results[i] for i in range(len(rows))]
-    print_demo_table([row for _, row in rows], ordered, title=f"guardq demo: {model}")
+    print_demo_table([row for _, row, _ in rows], ordered, title=f"guardq demo: {model}")
     for line in summary_lines(ordered):
         print(line)
     where = "the workers" if settings.broker_url else "this process"
@@ -97,15 +101,5 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(r.verdict is not None for r in ordered) else 1
 
 
-def _item(mode: Mode, row: dict) -> NewItem:
-    ref = row.get("ref")
-    ref = None if ref is None else str(ref)
-    if mode is Mode.RESPONSE:
-        return NewItem(text=row["response"], prompt=row["prompt"], ref=ref)
-    return NewItem(text=row["text"], ref=ref)
-
-
 def _display(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
