@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guardq.store.dialects import insert_ignoring_duplicates
-from guardq.store.models import VerdictCacheEntry
+from guardq.store.dialects import insert_ignoring_duplicates, insert_returning
+from guardq.store.models import VerdictCacheEntry, utcnow
 from guardq.verdict import Category, Mode, SeverityScores, Span, Verdict
 
 # Hashes per SELECT ... IN (...): far below any backend's bound-parameter limit.
@@ -47,6 +47,31 @@ def get_cached_verdicts(
     return found
 
 
+def put_cached_verdicts(
+    *, session: Session, model_id: str, entries: Iterable[tuple[Mode, str, Verdict]]
+) -> int:
+    """Cache each ``(mode, content hash, verdict)``; how many entries went in.
+
+    An unparsed output is not cached: it says nothing about the content, and a later
+    run (another batch, another revision) deserves its own chance to answer. An entry
+    that exists already stands. The rows go in key order, so two batches filling the
+    same keys cannot deadlock.
+    """
+    rows = {}
+    for mode, sha256, verdict in entries:
+        if verdict.parsed:
+            rows.setdefault((sha256, mode.value), _entry_values(sha256, model_id, mode, verdict))
+    return len(
+        insert_returning(
+            session,
+            VerdictCacheEntry,
+            [rows[key] for key in sorted(rows)],
+            conflict=("content_sha256", "model_id", "mode"),
+            returning=VerdictCacheEntry.content_sha256,
+        )
+    )
+
+
 def put_cached_verdict(
     *,
     session: Session,
@@ -56,16 +81,21 @@ def put_cached_verdict(
     verdict: Verdict,
     chunk_count: int | None = None,
 ) -> bool:
-    """Cache ``verdict``; False when it is unparsed or an entry already exists.
-
-    An unparsed output is not cached: it says nothing about the content, and a later
-    run (another batch, another revision) deserves its own chance to answer.
-    """
+    """Cache one verdict (``put_cached_verdicts``); False when it is unparsed or an
+    entry already exists."""
     if not verdict.parsed:
         return False
+    values = _entry_values(content_sha256, model_id, mode, verdict, chunk_count)
+    key = ("content_sha256", "model_id", "mode")
+    return insert_ignoring_duplicates(session, VerdictCacheEntry, values, *key)
+
+
+def _entry_values(
+    sha256: str, model_id: str, mode: Mode, verdict: Verdict, chunk_count: int | None = None
+) -> dict:
     scores, span = verdict.scores, verdict.span
-    values = dict(
-        content_sha256=content_sha256,
+    return dict(
+        content_sha256=sha256,
         model_id=model_id,
         mode=mode,
         severity=verdict.severity,
@@ -77,9 +107,8 @@ def put_cached_verdict(
         chunk_count=chunk_count if chunk_count is not None else max(1, len(verdict.chunks)),
         span_start=span.start if span else None,
         span_end=span.end if span else None,
+        created_at=utcnow(),
     )
-    key = ("content_sha256", "model_id", "mode")
-    return insert_ignoring_duplicates(session, VerdictCacheEntry, values, *key)
 
 
 def _cached(entry: VerdictCacheEntry) -> CachedVerdict:

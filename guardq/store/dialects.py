@@ -1,7 +1,8 @@
-"""The one statement the store needs that SQL spells differently per backend."""
+"""The statements the store needs that SQL spells differently per backend."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import inspect
@@ -9,6 +10,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+# Rows per multi-row statement: a wide row has ~20 columns, so this stays far below
+# Postgres' 65,535 bound parameters and SQLite's 32,766.
+ROWS_PER_STATEMENT = 500
+
+
+def _insert(session: Session):
+    dialect = session.get_bind().dialect.name
+    try:
+        return _INSERTS[dialect]
+    except KeyError:
+        raise NotImplementedError(
+            f"guardq's store supports postgresql and sqlite, not {dialect}"
+        ) from None
 
 
 def insert_ignoring_duplicates(
@@ -20,17 +35,43 @@ def insert_ignoring_duplicates(
     read-then-write check in Python could not. RETURNING (not rowcount, which ORM-enabled
     inserts do not report) tells the winner.
     """
-    dialect = session.get_bind().dialect.name
-    try:
-        insert = _INSERTS[dialect]
-    except KeyError:
-        raise NotImplementedError(
-            f"guardq's store supports postgresql and sqlite, not {dialect}"
-        ) from None
     statement = (
-        insert(model)
+        _insert(session)(model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=list(conflict_columns))
         .returning(*inspect(model).primary_key)
     )
     return session.execute(statement).first() is not None
+
+
+def insert_returning(
+    session: Session,
+    model: type,
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict: str | Sequence[str],
+    returning,
+) -> set:
+    """Many rows in multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statements
+    (``ROWS_PER_STATEMENT`` rows each); the ``returning`` values of the rows that went in.
+
+    Every row must have the same keys. The rows are written in the order given: callers
+    that may race on the same keys pass them sorted, so that two writers wait on each
+    other's rows in one order and cannot deadlock.
+    """
+    if not rows:
+        return set()
+    columns = [conflict] if isinstance(conflict, str) else list(conflict)
+    table = inspect(model).local_table
+    statement = (
+        _insert(session)(table)
+        .on_conflict_do_nothing(index_elements=columns)
+        .returning(table.c[returning.key])
+    )
+    # An executemany with RETURNING: SQLAlchemy's "insertmanyvalues" sends it as
+    # multi-row INSERTs of up to ``insertmanyvalues_page_size`` rows, from one compiled
+    # statement (a VALUES list built per call would be compiled anew every time).
+    result = session.execute(
+        statement.execution_options(insertmanyvalues_page_size=ROWS_PER_STATEMENT), list(rows)
+    )
+    return set(result.scalars())

@@ -1,19 +1,20 @@
 """Escalations: items a human must review, as reviewers see them, and the text purge.
 
-This module opens escalations (``record_verdict`` calls it) and reads them;
+This module opens escalations (``record_outcomes`` calls it) and reads them;
 ``guardq.store.reviews`` holds the reviewer workflow (claim, resolve, release).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from guardq.store.dialects import insert_ignoring_duplicates
+from guardq.store.dialects import insert_returning
 from guardq.store.enums import EscalationStatus
 from guardq.store.models import ApiKey, Escalation, Item, Job, ReviewEvent, VerdictRecord, utcnow
 from guardq.verdict import Category, Mode, Severity
@@ -75,6 +76,73 @@ class EscalationView:
         return self.text is not None
 
 
+@dataclass(frozen=True)
+class NewEscalation:
+    """An escalation to open for an item just judged.
+
+    ``retained_text`` (and, in response mode, ``retained_prompt``) is the content the
+    reviewer will read: the only raw text the store keeps, until ``purge_retained_text``
+    clears it after the decision.
+    """
+
+    item_id: uuid.UUID
+    verdict_id: uuid.UUID
+    reason: str
+    retained_text: str | None = None
+    retained_prompt: str | None = None
+
+
+def open_escalations(
+    *, session: Session, rows: Sequence[NewEscalation]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Open an escalation per row, with its trail row; item -> escalation id for those
+    opened (an item that already has one is left alone). A few statements per batch."""
+    ids = {row.item_id: uuid.uuid4() for row in rows}
+    now = utcnow()
+    opened = insert_returning(
+        session,
+        Escalation,
+        [
+            dict(
+                id=ids[row.item_id],
+                item_id=row.item_id,
+                verdict_id=row.verdict_id,
+                reason=row.reason,
+                status=EscalationStatus.OPEN,
+                retained_text=row.retained_text,
+                retained_prompt=row.retained_prompt if row.retained_text is not None else None,
+                created_at=now,
+            )
+            for row in sorted(rows, key=lambda row: row.item_id)
+        ],
+        conflict="item_id",
+        returning=Escalation.item_id,
+    )
+    if opened:
+        # The trail records what happened, never the content: no text in before/after.
+        session.execute(
+            insert(ReviewEvent),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "escalation_id": ids[row.item_id],
+                    "actor_key_id": None,
+                    "action": "escalated",
+                    "before": None,
+                    "after": {
+                        "status": EscalationStatus.OPEN.value,
+                        "reason": row.reason,
+                        "text_retained": row.retained_text is not None,
+                    },
+                    "at": now,
+                }
+                for row in rows
+                if row.item_id in opened
+            ],
+        )
+    return {item_id: ids[item_id] for item_id in opened}
+
+
 def create_escalation(
     *,
     session: Session,
@@ -84,39 +152,13 @@ def create_escalation(
     retained_text: str | None = None,
     retained_prompt: str | None = None,
 ) -> uuid.UUID | None:
-    """Open an escalation for ``item_id``; None when the item already has one.
-
-    ``retained_text`` (and, in response mode, ``retained_prompt``) is the content the
-    reviewer will read: the only raw text the store keeps, until ``purge_retained_text``
-    clears it after the decision.
-    """
-    escalation_id = uuid.uuid4()
-    values = dict(
-        id=escalation_id,
-        item_id=item_id,
-        verdict_id=verdict_id,
-        reason=reason,
-        retained_text=retained_text,
-        retained_prompt=retained_prompt if retained_text is not None else None,
+    """Open an escalation for ``item_id`` (``open_escalations`` for one); None when the
+    item already has one."""
+    opened = open_escalations(
+        session=session,
+        rows=[NewEscalation(item_id, verdict_id, reason, retained_text, retained_prompt)],
     )
-    if not insert_ignoring_duplicates(session, Escalation, values, "item_id"):
-        return None
-    # The trail records what happened, never the content: no text in before/after.
-    session.add(
-        ReviewEvent(
-            escalation_id=escalation_id,
-            actor_key_id=None,
-            action="escalated",
-            before=None,
-            after={
-                "status": EscalationStatus.OPEN.value,
-                "reason": reason,
-                "text_retained": retained_text is not None,
-            },
-        )
-    )
-    session.flush()
-    return escalation_id
+    return opened.get(item_id)
 
 
 def is_open(now: datetime):

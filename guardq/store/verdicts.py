@@ -1,24 +1,28 @@
-"""Recording an item's outcome (its verdict, or its failure) exactly once.
+"""Recording items' outcomes (verdicts, or failures) exactly once, a batch at a time.
 
-Tasks run at least once (``task_acks_late``): a redelivered task calls
-``record_verdict`` again for the same item. UNIQUE(verdicts.item_id) with
-``ON CONFLICT DO NOTHING`` lets the database pick one writer, and only that writer moves
-the item's status, the job's counters and opens the escalation, in the same transaction.
+Tasks run at least once (``task_acks_late``): a redelivered task records the same items
+again. UNIQUE(verdicts.item_id) with ``ON CONFLICT DO NOTHING`` lets the database pick
+one writer, and only that writer moves the item's status, the job's counters and opens
+the escalation, in the same transaction. ``record_outcomes`` does it for a whole batch
+in a few statements; ``record_verdict`` and ``record_item_failure`` are its one-item
+forms.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from guardq.policy import Action, Decision
-from guardq.store.dialects import insert_ignoring_duplicates
+from guardq.store.dialects import ROWS_PER_STATEMENT as _ROWS_PER_STATEMENT
+from guardq.store.dialects import insert_returning as _insert_returning
 from guardq.store.enums import ItemStatus, JobStatus
-from guardq.store.escalations import create_escalation
+from guardq.store.escalations import NewEscalation, open_escalations
 from guardq.store.models import Item, Job, VerdictRecord, utcnow
 from guardq.verdict import Category, Severity, SeverityScores, Span, Verdict
 
@@ -57,6 +61,134 @@ class StoredVerdict:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class NewVerdict:
+    """One item's verdict to record, with the policy's decision on it.
+
+    ``chunk_count`` defaults to the verdict's chunk verdicts (1 when it has none); pass it
+    for a verdict rebuilt from the cache. ``review_text`` (and a response's
+    ``review_prompt``) is kept only when the decision escalates the item to a reviewer,
+    and dropped otherwise.
+    """
+
+    item_id: uuid.UUID
+    verdict: Verdict
+    decision: Decision
+    model_id: str
+    model_revision: str | None = None
+    latency_ms: int | None = None
+    served_from_cache: bool = False
+    chunk_count: int | None = None
+    review_text: str | None = None
+    review_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """An item that could not be judged; ``error`` must not quote its content."""
+
+    item_id: uuid.UUID
+    error: str
+
+
+@dataclass
+class BatchOutcome:
+    """What one ``record_outcomes`` call changed.
+
+    ``recorded``: the items whose outcome this call wrote (the others already had one).
+    ``finished_jobs``: the jobs this call completed; exactly one call per job finishes it,
+    which makes it the one to send the job's callback. ``escalations``: item -> the
+    escalation this call opened. ``jobs``: item -> its job, for every item named.
+    """
+
+    recorded: set[uuid.UUID] = field(default_factory=set)
+    finished_jobs: list[uuid.UUID] = field(default_factory=list)
+    escalations: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    jobs: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+
+
+def record_outcomes(
+    *,
+    session: Session,
+    verdicts: Sequence[NewVerdict] = (),
+    failures: Sequence[ItemFailure] = (),
+) -> BatchOutcome:
+    """Record a batch of verdicts and failures, each item's outcome once; safe to repeat.
+
+    A few statements per batch whatever its size: the jobs' rows locked in id order,
+    one multi-row INSERT ... ON CONFLICT DO NOTHING for the verdicts (the unique index
+    on ``item_id`` picks one writer), one for the escalations and their trail rows, an
+    UPDATE of the items per outcome, and one counter UPDATE per job. A verdict for an
+    item that had failed (a retry that succeeded) turns it done and moves it between
+    the job's counters; a failure never overwrites a verdict. Raises LookupError for an
+    unknown item.
+
+    Locking every job of the batch first, in id order, is what keeps two batches that
+    touch the same jobs from deadlocking: whoever holds a job's row writes its items.
+    """
+    outcome = BatchOutcome()
+    named = [v.item_id for v in verdicts] + [f.item_id for f in failures]
+    if not named:
+        return outcome
+    rows = session.execute(
+        select(Item.id, Item.job_id, Item.content_sha256).where(Item.id.in_(named))
+    ).all()
+    hashes = {row.id: row.content_sha256 for row in rows}
+    outcome.jobs = {row.id: row.job_id for row in rows}
+    unknown = [item_id for item_id in named if item_id not in hashes]
+    if unknown:
+        raise LookupError(f"item {unknown[0]} does not exist")
+    _lock_jobs(session, sorted(set(outcome.jobs.values())))
+
+    # One verdict per item even when a batch names an item twice: the first stands.
+    verdicts = list({v.item_id: v for v in reversed(verdicts)}.values())[::-1]
+    ids = {v.item_id: uuid.uuid4() for v in verdicts}
+    inserted = _insert_returning(
+        session,
+        VerdictRecord,
+        [_verdict_values(v, ids[v.item_id], hashes[v.item_id]) for v in verdicts],
+        conflict="item_id",
+        returning=VerdictRecord.item_id,
+    )
+    escalating = [v for v in verdicts if v.item_id in inserted and v.decision.escalates]
+    outcome.escalations = open_escalations(
+        session=session,
+        rows=[
+            NewEscalation(
+                item_id=v.item_id,
+                verdict_id=ids[v.item_id],
+                reason=v.decision.reason,
+                retained_text=v.review_text,
+                retained_prompt=v.review_prompt,
+            )
+            for v in escalating
+        ],
+    )
+    counts: dict[uuid.UUID, list[int]] = {}  # job -> [done delta, failed delta]
+    for item_id in _move_items(session, inserted, ItemStatus.QUEUED, ItemStatus.DONE):
+        counts.setdefault(outcome.jobs[item_id], [0, 0])[0] += 1
+    for item_id in _move_items(session, inserted, ItemStatus.FAILED, ItemStatus.DONE):
+        delta = counts.setdefault(outcome.jobs[item_id], [0, 0])
+        delta[0] += 1
+        delta[1] -= 1
+    failing = [f for f in failures if f.item_id not in ids]
+    by_error: dict[str, set[uuid.UUID]] = {}
+    for failure in failing:
+        by_error.setdefault(failure.error, set()).add(failure.item_id)
+    failed: set[uuid.UUID] = set()
+    for error, item_ids in by_error.items():
+        moved = _move_items(session, item_ids, ItemStatus.QUEUED, ItemStatus.FAILED, error)
+        for item_id in moved:
+            counts.setdefault(outcome.jobs[item_id], [0, 0])[1] += 1
+        failed |= moved
+    outcome.recorded = inserted | failed
+    for job_id in sorted(counts):
+        done, failed_delta = counts[job_id]
+        if _count_on_job(session, job_id, done, failed_delta):
+            outcome.finished_jobs.append(job_id)
+    return outcome
+
+
 def record_verdict(
     *,
     session: Session,
@@ -71,138 +203,130 @@ def record_verdict(
     review_text: str | None = None,
     review_prompt: str | None = None,
 ) -> RecordOutcome:
-    """Store ``verdict`` and ``decision`` for ``item_id``, once; safe to call again.
+    """``record_outcomes`` for one verdict (see ``NewVerdict`` for the arguments)."""
+    outcome = record_outcomes(
+        session=session,
+        verdicts=[
+            NewVerdict(
+                item_id=item_id,
+                verdict=verdict,
+                decision=decision,
+                model_id=model_id,
+                model_revision=model_revision,
+                latency_ms=latency_ms,
+                served_from_cache=served_from_cache,
+                chunk_count=chunk_count,
+                review_text=review_text,
+                review_prompt=review_prompt,
+            )
+        ],
+    )
+    return _one(outcome, item_id)
 
-    ``chunk_count`` defaults to the verdict's chunk verdicts (1 when it has none); pass it
-    for a verdict rebuilt from the cache. ``review_text`` (and a response's
-    ``review_prompt``) is kept only when the decision escalates the item to a reviewer,
-    and dropped otherwise. Raises LookupError for an
-    unknown item.
 
-    The job's row stays locked until commit: record a batch in one transaction only in
-    (job id, item id) order, or one transaction per item, so two batches cannot deadlock.
+def record_item_failure(*, session: Session, item_id: uuid.UUID, error: str) -> RecordOutcome:
+    """``record_outcomes`` for one failure: a still-queued item turns failed.
+
+    An item that already has a verdict stays done; a later verdict for a failed item
+    (a retry that succeeded) turns it done and moves it between the job's counters.
     """
-    item = session.execute(
-        select(Item.job_id, Item.content_sha256).where(Item.id == item_id)
-    ).first()
-    if item is None:
-        raise LookupError(f"item {item_id} does not exist")
+    outcome = record_outcomes(session=session, failures=[ItemFailure(item_id, error)])
+    return _one(outcome, item_id)
 
-    verdict_id = uuid.uuid4()
+
+def _one(outcome: BatchOutcome, item_id: uuid.UUID) -> RecordOutcome:
+    return RecordOutcome(
+        inserted=item_id in outcome.recorded,
+        job_finished=bool(outcome.finished_jobs),
+        escalation_id=outcome.escalations.get(item_id),
+    )
+
+
+def _verdict_values(v: NewVerdict, verdict_id: uuid.UUID, sha256: str) -> dict:
+    verdict = v.verdict
     scores, span = verdict.scores, verdict.span
-    values = dict(
+    return dict(
         id=verdict_id,
-        item_id=item_id,
-        content_sha256=item.content_sha256,
+        item_id=v.item_id,
+        content_sha256=sha256,
         severity=verdict.severity,
         categories=[category.value for category in verdict.categories],
         refusal=verdict.refusal,
         prob_safe=scores.safe if scores else None,
         prob_controversial=scores.controversial if scores else None,
         prob_unsafe=scores.unsafe if scores else None,
-        action=decision.action,
-        reason=decision.reason,
-        model_id=model_id,
-        model_revision=model_revision,
-        chunk_count=chunk_count if chunk_count is not None else max(1, len(verdict.chunks)),
+        action=v.decision.action,
+        reason=v.decision.reason,
+        model_id=v.model_id,
+        model_revision=v.model_revision,
+        chunk_count=v.chunk_count if v.chunk_count is not None else max(1, len(verdict.chunks)),
         span_start=span.start if span else None,
         span_end=span.end if span else None,
-        latency_ms=latency_ms,
-        served_from_cache=served_from_cache,
+        latency_ms=v.latency_ms,
+        served_from_cache=v.served_from_cache,
         error=verdict.error,
+        created_at=utcnow(),
     )
-    if not insert_ignoring_duplicates(session, VerdictRecord, values, "item_id"):
-        return RecordOutcome(inserted=False)
-
-    escalation_id = None
-    if decision.escalates:
-        escalation_id = create_escalation(
-            session=session,
-            item_id=item_id,
-            verdict_id=verdict_id,
-            reason=decision.reason,
-            retained_text=review_text,
-            retained_prompt=review_prompt,
-        )
-    _, job_finished = _settle_item(session, item_id, item.job_id, ItemStatus.DONE, None)
-    return RecordOutcome(inserted=True, job_finished=job_finished, escalation_id=escalation_id)
 
 
-def record_item_failure(*, session: Session, item_id: uuid.UUID, error: str) -> RecordOutcome:
-    """Mark a still-queued item failed (``error`` must not quote the content).
-
-    An item that already has a verdict stays done; a later verdict for a failed item
-    (a retry that succeeded) turns it done and moves it between the job's counters.
-    """
-    job_id = session.scalar(select(Item.job_id).where(Item.id == item_id))
-    if job_id is None:
-        raise LookupError(f"item {item_id} does not exist")
-    if session.scalar(select(VerdictRecord.id).where(VerdictRecord.item_id == item_id)):
-        return RecordOutcome(inserted=False)
-    counted, job_finished = _settle_item(session, item_id, job_id, ItemStatus.FAILED, error)
-    return RecordOutcome(inserted=counted, job_finished=job_finished)
+def _lock_jobs(session: Session, job_ids: list[uuid.UUID]) -> None:
+    # SQLite has no row locks (one writer at a time holds the whole file).
+    query = select(Job.id).where(Job.id.in_(job_ids)).order_by(Job.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    session.execute(query).all()
 
 
-def _settle_item(
+def _move_items(
     session: Session,
-    item_id: uuid.UUID,
-    job_id: uuid.UUID,
-    status: ItemStatus,
-    error: str | None,
-) -> tuple[bool, bool]:
-    """Move the item to ``status`` and count it on its job: (counted, finished the job).
+    item_ids: set[uuid.UUID],
+    before: ItemStatus,
+    after: ItemStatus,
+    error: str | None = None,
+) -> set[uuid.UUID]:
+    """Items of ``item_ids`` moved from ``before`` to ``after``: conditional on the row's
+    state, so a second writer moves (and so counts) nothing."""
+    moved: set[uuid.UUID] = set()
+    ordered = sorted(item_ids)
+    for start in range(0, len(ordered), _ROWS_PER_STATEMENT):
+        moved.update(
+            session.scalars(
+                update(Item)
+                .where(Item.id.in_(ordered[start : start + _ROWS_PER_STATEMENT]))
+                .where(Item.status == before)
+                .values(status=after, error=error, updated_at=utcnow())
+                .returning(Item.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return moved
 
-    Each UPDATE is conditional on the row's current state and takes its row lock, so two
-    transactions settling items of one job serialise on the job row and count once each.
-    """
-    moved = session.execute(
-        update(Item)
-        .where(Item.id == item_id, Item.status == ItemStatus.QUEUED)
-        .values(status=status, error=error)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    done_delta = failed_delta = 0
-    if moved:
-        done_delta, failed_delta = (1, 0) if status is ItemStatus.DONE else (0, 1)
-    elif status is ItemStatus.DONE:
-        retried = session.execute(
-            update(Item)
-            .where(Item.id == item_id, Item.status == ItemStatus.FAILED)
-            .values(status=status, error=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if retried:
-            done_delta, failed_delta = 1, -1
-    if not (done_delta or failed_delta):
-        return False, False
 
-    session.execute(
+def _count_on_job(session: Session, job_id: uuid.UUID, done: int, failed: int) -> bool:
+    """Add to the job's counters, moving it to running, or to done when this completes
+    it; whether this call finished the job. (Counters only grow towards ``total``, so
+    exactly one update crosses it.)"""
+    complete = Job.done + done + Job.failed + failed >= Job.total
+    status = case(
+        (and_(complete, Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])), JobStatus.DONE),
+        (Job.status == JobStatus.QUEUED, JobStatus.RUNNING),
+        else_=Job.status,
+    )
+    row = session.execute(
         update(Job)
         .where(Job.id == job_id)
-        .values(done=Job.done + done_delta, failed=Job.failed + failed_delta)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-        .values(status=JobStatus.RUNNING)
-        .execution_options(synchronize_session=False)
-    )
-    return True, _finish_if_complete(session, job_id)
-
-
-def _finish_if_complete(session: Session, job_id: uuid.UUID) -> bool:
-    finished = session.execute(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
-            Job.done + Job.failed >= Job.total,
+        .values(
+            done=Job.done + done,
+            failed=Job.failed + failed,
+            status=status,
+            finished_at=case(
+                (complete, func.coalesce(Job.finished_at, utcnow())), else_=Job.finished_at
+            ),
         )
-        .values(status=JobStatus.DONE, finished_at=utcnow())
+        .returning(Job.status, Job.done + Job.failed - done - failed < Job.total)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    return finished == 1
+    ).first()
+    return row is not None and row[0] is JobStatus.DONE and bool(row[1])
 
 
 def get_verdict(*, session: Session, item_id: uuid.UUID) -> StoredVerdict | None:
