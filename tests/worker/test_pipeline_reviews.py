@@ -94,3 +94,25 @@ def test_a_response_escalation_keeps_the_prompt_beside_the_response(postgres_fac
     )
 
     assert (escalation.prompt, escalation.text, escalation.mode) == (*PAIR, Mode.RESPONSE)
+
+
+def test_a_text_the_store_refuses_fails_alone_and_its_neighbours_are_recorded(
+    postgres_factory, engine
+):
+    # Postgres text cannot hold NUL: the escalation that would retain this text is
+    # refused. Its item fails with the reason; the other items of the batch stand.
+    poisoned = UNSAFE.replace("。", "\u0000。")
+    results, escalations = run(
+        postgres_factory,
+        engine,
+        Policy(unsafe_review_sample=1.0),
+        [poisoned, "nice day", CONTROVERSIAL],
+    )
+
+    first, second, third = results
+    assert first.verdict is None and first.status.value == "failed"
+    assert "the store refused its verdict: DataError" in first.error
+    assert "\u0000" not in first.error
+    assert second.verdict is not None and third.verdict is not None
+    assert 0 not in [e.item_index for e in escalations]
+    assert 2 in [e.item_index for e in escalations]
