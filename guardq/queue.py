@@ -45,7 +45,11 @@ PURGE_RETAINED_TEXT = "guardq.purge_retained_text"
 # large one; the worker gathers up to REALTIME_GATHER_MESSAGES of them per engine call.
 REALTIME_TASK_ITEMS = 8
 REALTIME_GATHER_MESSAGES = 16
-# Seconds the worker waits for more realtime messages before running what it has.
+# Bulk messages (GUARDQ_BULK_TASK_ITEMS items each) one pipeline call may gather while
+# more wait in the queue: with the default 64, calls of up to 512 items.
+BULK_GATHER_MESSAGES = 8
+# Seconds the worker waits for more messages, while its queue is not empty, before
+# running what it has (an empty queue runs the buffer at once: worker.gathering).
 REALTIME_GATHER_INTERVAL_S = 0.05
 
 
@@ -110,10 +114,10 @@ def make_celery(settings: Settings | None = None) -> Celery:
         # One model per process: the solo pool runs tasks in the process that loaded it
         # (worker.celery_app explains why not prefork). The callbacks worker overrides it.
         worker_pool="solo",
-        # Unacknowledged messages one worker may hold: enough for a full realtime gather
-        # (the solo pool runs a bulk task as soon as it is received, so bulk messages are
-        # not hoarded by one worker while another idles).
-        worker_prefetch_multiplier=REALTIME_GATHER_MESSAGES,
+        # Unacknowledged messages one worker may hold: enough for a full gather of
+        # either queue; a worker gathers only while the queue has more waiting, so it
+        # does not hoard messages another idle worker could take.
+        worker_prefetch_multiplier=max(REALTIME_GATHER_MESSAGES, BULK_GATHER_MESSAGES),
         broker_connection_retry_on_startup=True,
         # guardq's own: read by guardq.submit, so that a producer's app carries it.
         guardq_bulk_task_items=settings.bulk_task_items,

@@ -1,4 +1,4 @@
-"""Submitting a job: commit its rows, then enqueue its item ids with their texts.
+"""Submitting a job: commit its rows, answer what the cache knows, enqueue the rest.
 
 The store keeps hashes only; the texts travel in the broker messages and nowhere else.
 That decides what happens when enqueueing fails after the commit: the texts cannot be
@@ -18,15 +18,25 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
+from guardq.policy import Policy
 from guardq.queue import (
     MODERATE_BULK,
     MODERATE_REALTIME,
     REALTIME_TASK_ITEMS,
+    SEND_CALLBACK,
     get_celery,
 )
+from guardq.recording import Judged, Notify, commit
+from guardq.settings import get_settings
+from guardq.store.cache import get_cached_verdicts
 from guardq.store.db import session_scope
 from guardq.store.enums import Priority
-from guardq.store.jobs import CreatedJob, NewItem, create_job, mark_job_failed
+from guardq.store.jobs import (
+    CreatedJob,
+    NewItem,
+    create_job,
+    mark_job_failed,
+)
 from guardq.verdict import Mode
 
 log = logging.getLogger(__name__)
@@ -70,30 +80,35 @@ def _chunks(count: int, size: int) -> Iterator[slice]:
 
 
 def enqueue_job(
-    job: CreatedJob,
+    job_id: uuid.UUID,
     *,
     mode: Mode,
     priority: Priority,
+    item_ids: Sequence[uuid.UUID],
     items: Sequence[NewItem],
     model_id: str,
     app: Celery | None = None,
 ) -> int:
-    """Send the committed ``job``'s tasks; returns how many. ``items`` in job order.
+    """Send tasks for the committed job's ``items`` (with their ``item_ids``); how many.
 
-    Bulk jobs go as tasks of ``GUARDQ_BULK_TASK_ITEMS`` items (full engine batches);
-    realtime jobs as tasks of a few items, which the worker gathers across jobs.
+    Bulk jobs go as tasks of ``GUARDQ_BULK_TASK_ITEMS`` items (the worker gathers
+    several into one engine call); realtime jobs as tasks of a few items, which the
+    worker gathers across jobs.
     """
     app = app or get_celery()
     if priority is Priority.BULK:
         name, size = MODERATE_BULK, app.conf.guardq_bulk_task_items
     else:
         name, size = MODERATE_REALTIME, REALTIME_TASK_ITEMS
-    ids = [created.id for created in job.items]
     sent = 0
     with app.producer_or_acquire() as producer:
         for part in _chunks(len(items), size):
             payload = task_payload(
-                job_id=job.id, mode=mode, model_id=model_id, item_ids=ids[part], items=items[part]
+                job_id=job_id,
+                mode=mode,
+                model_id=model_id,
+                item_ids=item_ids[part],
+                items=items[part],
             )
             app.send_task(name, kwargs=payload, producer=producer)
             sent += 1
@@ -111,8 +126,16 @@ def submit_job(
     api_key_id: uuid.UUID | None = None,
     retain_text: bool = True,
     app: Celery | None = None,
+    policy: Policy | None = None,
+    notify: Notify | None = None,
 ) -> CreatedJob:
-    """Create the job and its items in one transaction, commit, then enqueue them.
+    """Create the job and its items in one transaction, commit, answer what the verdict
+    cache knows, then enqueue the rest.
+
+    A text already judged by ``model_id`` in ``mode`` never waits for a worker: its
+    cached verdict is recorded here (decided by ``policy``, default the deployment's)
+    and reported to ``notify`` (``guardq.recording``); a job whose texts are all known
+    is done when this returns, and sends no task at all.
 
     Raises ValueError (naming the field) for invalid items, before anything is written;
     ``EnqueueError`` when the broker refused the tasks (the job is then marked failed).
@@ -130,9 +153,53 @@ def submit_job(
             api_key_id=api_key_id,
             retain_text=retain_text,
         )
+        cached = get_cached_verdicts(
+            session=session,
+            hashes=[created.content_sha256 for created in job.items],
+            model_id=model_id,
+            mode=mode,
+        )
+    todo = [i for i, created in enumerate(job.items) if created.content_sha256 not in cached]
+    if len(todo) < len(items):
+        hits = [
+            Judged(
+                item_id=created.id,
+                job_id=job.id,
+                mode=mode,
+                sha256=created.content_sha256,
+                verdict=cached[created.content_sha256].verdict,
+                chunk_count=cached[created.content_sha256].chunk_count,
+                from_cache=True,
+                latency_ms=0,
+                text=item.text,
+                prompt=item.prompt,
+                retain_text=retain_text,
+                realtime=priority is Priority.REALTIME,
+            )
+            for created, item in zip(job.items, items, strict=True)
+            if created.content_sha256 in cached
+        ]
+        outcome = commit(
+            hits,
+            session_factory=session_factory,
+            model_id=model_id,
+            policy=policy or get_settings().policy,
+            notify=notify,
+        )
+        if outcome.finished_jobs and callback_url is not None:
+            (app or get_celery()).send_task(SEND_CALLBACK, kwargs={"job_id": str(job.id)})
+    if not todo:
+        log.info("job %s: %d %s item(s), all from the cache", job.id, len(items), priority.value)
+        return job
     try:
         tasks = enqueue_job(
-            job, mode=mode, priority=priority, items=items, model_id=model_id, app=app
+            job.id,
+            mode=mode,
+            priority=priority,
+            item_ids=[job.items[i].id for i in todo],
+            items=[items[i] for i in todo],
+            model_id=model_id,
+            app=app,
         )
     except Exception as exc:
         # Any failure to publish (connection refused, timeout, auth) leaves the texts
@@ -143,5 +210,8 @@ def submit_job(
                 session=session, job_id=job.id, error=f"enqueue failed: {type(exc).__name__}"
             )
         raise EnqueueError(job.id, exc) from exc
-    log.info("job %s: %d %s item(s) in %d task(s)", job.id, len(items), priority.value, tasks)
+    log.info(
+        "job %s: %d %s item(s), %d from the cache, %d in %d task(s)",
+        job.id, len(items), priority.value, len(items) - len(todo), len(todo), tasks,
+    )  # fmt: skip
     return job

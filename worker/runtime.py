@@ -11,9 +11,12 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
 from guardq.policy import Policy
+from guardq.realtime import publish
 from guardq.settings import get_settings
 from guardq.store.db import get_session_factory
 from worker.engine import GuardEngine
@@ -21,15 +24,20 @@ from worker.pipeline import BatchReport, WorkItem, process_items
 
 log = logging.getLogger(__name__)
 
+# A push of answers must not hold the worker long when Redis is slow or gone.
+_REDIS_TIMEOUT_S = 2.0
+
 
 @dataclass(frozen=True)
 class Runtime:
-    """A loaded engine, the model id it answers for, the store and the policy."""
+    """A loaded engine, the model id it answers for, the store and the policy; with a
+    broker, the Redis client that tells waiting requests their answers."""
 
     engine: GuardEngine
     model_id: str
     session_factory: sessionmaker[Session]
     policy: Policy
+    answers: Redis | None = None
 
     def process(self, items: list[WorkItem]) -> BatchReport:
         """``worker.pipeline.process_items`` with this runtime's resources."""
@@ -39,7 +47,15 @@ class Runtime:
             session_factory=self.session_factory,
             model_id=self.model_id,
             policy=self.policy,
+            notify=self._notify if self.answers is not None else None,
         )
+
+    def _notify(self, recorded) -> None:
+        try:
+            publish(self.answers, recorded)
+        except RedisError as exc:
+            # The verdicts are committed; a waiting request finds them in the store.
+            log.warning("realtime answers not pushed: %s", type(exc).__name__)
 
 
 def build_runtime(
@@ -54,11 +70,19 @@ def build_runtime(
     engine = GuardEngine.load(model_id, device=device)
     timings = engine.warmup()
     log.info("engine warm on %s (%.2f s)", engine.placement.device, timings.total_s)
+    answers = None
+    if settings.broker_url is not None:
+        answers = Redis.from_url(
+            settings.broker_url,
+            socket_timeout=_REDIS_TIMEOUT_S,
+            socket_connect_timeout=_REDIS_TIMEOUT_S,
+        )
     return Runtime(
         engine=engine,
         model_id=model_id,
         session_factory=session_factory or get_session_factory(),
         policy=settings.policy,
+        answers=answers,
     )
 
 

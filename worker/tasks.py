@@ -1,8 +1,10 @@
 """The Celery tasks: thin doors onto ``worker.pipeline`` (the contract is ``guardq.queue``).
 
-Realtime messages are gathered by ``celery_batches.Batches``: the worker buffers them
-and runs one engine call for up to ``REALTIME_GATHER_MESSAGES`` messages, or for what
-arrived within ``REALTIME_GATHER_INTERVAL_S``. Bulk messages already carry a full batch.
+Both moderation tasks gather messages (``worker.gathering``): the worker buffers them
+and runs one pipeline call for what is buffered as soon as the queue has nothing more
+waiting, or for ``REALTIME_GATHER_MESSAGES`` realtime / ``BULK_GATHER_MESSAGES`` bulk
+messages, or every ``REALTIME_GATHER_INTERVAL_S``. So an idle worker answers a lone
+request at once, and a busy one feeds the engine big calls.
 
 Failures: a batch that raises (store unreachable, engine out of memory) is sent again
 as new messages, with backoff, up to ``MAX_ATTEMPTS``; then its items are marked failed.
@@ -18,12 +20,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from celery_batches import Batches
 from sqlalchemy import select
 
 from guardq.queue import (
+    BULK,
+    BULK_GATHER_MESSAGES,
     MODERATE_BULK,
     MODERATE_REALTIME,
+    REALTIME,
     REALTIME_GATHER_INTERVAL_S,
     REALTIME_GATHER_MESSAGES,
     SEND_CALLBACK,
@@ -33,6 +37,7 @@ from guardq.store.jobs import get_job
 from guardq.store.models import Job
 from worker.callbacks import CallbackFailed, job_summary, post_summary
 from worker.celery_app import app
+from worker.gathering import Gathering
 from worker.pipeline import BatchReport, record_failures, work_items
 
 log = logging.getLogger(__name__)
@@ -43,17 +48,24 @@ MAX_ATTEMPTS = 4
 RETRY_BASE_S = 5
 
 
-@app.task(name=MODERATE_BULK)
-def moderate_bulk(**payload: Any) -> None:
-    # Realtime messages received just before this one wait in the gathering buffer;
-    # the solo pool would run this bulk batch first. Run them now instead.
+@app.task(
+    name=MODERATE_BULK,
+    base=Gathering,
+    queue_name=BULK,
+    flush_every=BULK_GATHER_MESSAGES,
+    flush_interval=REALTIME_GATHER_INTERVAL_S,
+)
+def moderate_bulk(requests: Sequence[Any]) -> None:
+    # Realtime messages received just before these wait in their own buffer; the solo
+    # pool would run this bulk batch first. Run them now instead.
     moderate_realtime._do_flush()
-    _run_batch(MODERATE_BULK, [payload])
+    _run_batch(MODERATE_BULK, [request.kwargs for request in requests])
 
 
 @app.task(
     name=MODERATE_REALTIME,
-    base=Batches,
+    base=Gathering,
+    queue_name=REALTIME,
     flush_every=REALTIME_GATHER_MESSAGES,
     flush_interval=REALTIME_GATHER_INTERVAL_S,
 )
