@@ -3,7 +3,7 @@
 Run it with ``guardq api`` (uvicorn, factory mode). Everything the routes use lives on
 ``app.state``, built here once per process: the settings, the session factory, the Celery
 app that sends tasks by name, a Redis client for health and queue depth, and the metrics
-registry.
+registry. A request that finds PostgreSQL or Redis down is answered 503 (``api.outage``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
+from api.outage import install_outage_handlers
 from api.routes import health, jobs, moderations, review_page, reviews
 from guardq.settings import Settings, get_settings
 from guardq.store.db import create_db_engine
@@ -62,6 +63,7 @@ def create_app(
     state.registry.register(GuardqCollector(state.session_factory, state.redis))
 
     install_error_handlers(app)
+    install_outage_handlers(app)
     app.include_router(jobs.router)
     app.include_router(moderations.router)
     app.include_router(reviews.router)

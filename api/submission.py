@@ -10,6 +10,7 @@ from celery import Celery
 from fastapi import HTTPException, status
 
 from api.errors import FieldError, InputError
+from api.outage import BROKER_DOWN, RETRY_AFTER, broker_unreachable
 from api.views import job_path
 from guardq.queue import make_celery
 from guardq.store.enums import Priority
@@ -55,13 +56,16 @@ def submit(
         # backstop. Its messages name the field and never quote content.
         raise InputError([FieldError(("items",), str(exc))]) from None
     except EnqueueError as exc:
+        refused = "the broker did not take the job's tasks"
+        if broker_unreachable(exc):
+            refused = BROKER_DOWN
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             {
-                "msg": "the broker did not take the job's tasks; the job is marked failed, "
-                "submit it again",
+                "msg": f"{refused}: the job is marked failed, submit it again",
                 "job_id": str(exc.job_id),
                 "status_url": job_path(exc.job_id),
             },
+            headers=RETRY_AFTER,
         ) from None
     return job.id

@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import text
 
+from api.outage import RETRY_AFTER
+
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"])
@@ -39,11 +41,15 @@ def _check_broker(request: Request) -> str:
 @router.get("/healthz")
 def healthz(request: Request) -> JSONResponse:
     """200 when the database and the broker answer; 503 naming what is down."""
+    # Each check gives up within seconds, bounded by the store's connect timeout
+    # (guardq.store.db) and the Redis client's socket timeouts (api.app).
     checks = {"database": _check_database(request), "broker": _check_broker(request)}
     down = [name for name, result in checks.items() if result != "ok"]
     if down:
         body = {"status": "unavailable", "detail": f"{' and '.join(down)} unreachable"}
-        return JSONResponse({**body, "checks": checks}, status.HTTP_503_SERVICE_UNAVAILABLE)
+        return JSONResponse(
+            {**body, "checks": checks}, status.HTTP_503_SERVICE_UNAVAILABLE, headers=RETRY_AFTER
+        )
     return JSONResponse({"status": "ok", "checks": checks})
 
 

@@ -34,6 +34,12 @@ DEFAULT_SQLITE_FILE = "guardq.sqlite3"
 # embedded API and pipeline write from several threads.
 _SQLITE_BUSY_TIMEOUT_S = 30
 
+# Seconds a new PostgreSQL connection may take to open. libpq waits for the OS otherwise
+# (minutes, for a host that drops packets): with it, a request that finds the server
+# unreachable gets its 503, and /healthz its answer, within seconds. A connect_timeout
+# in the URL wins.
+POSTGRES_CONNECT_TIMEOUT_S = 3
+
 
 def normalize_url(url: str) -> str:
     """``url`` with Postgres pointed at psycopg 3, the one driver guardq ships.
@@ -57,7 +63,14 @@ def resolve_url(url: str | None = None) -> str:
 
 def create_db_engine(url: str | None = None, **kwargs) -> Engine:
     """An engine for ``url`` (see :func:`resolve_url`); ``kwargs`` go to ``create_engine``."""
-    engine = create_engine(resolve_url(url), pool_pre_ping=True, **kwargs)
+    url = resolve_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {
+            "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
+            **kwargs.get("connect_args", {}),
+        }
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
     return engine
