@@ -27,19 +27,25 @@ class Gathering(Batches):
     # The Redis list of the task's queue (kombu names it after the queue).
     queue_name = ""
 
+    _redis: Redis | None = None
+
+    def waiting(self) -> int:
+        """Messages waiting in Redis for this task's queue (1 when Redis cannot say)."""
+        if self._redis is None:
+            self._redis = Redis.from_url(
+                self.app.conf.broker_url, socket_timeout=2, socket_connect_timeout=2
+            )
+        try:
+            return self._redis.llen(self.queue_name)
+        except RedisError:
+            return 1  # unknown: let flush_every or the timer decide
+
     def Strategy(self, task: Any, app: Any, consumer: Any):  # noqa: N802 (Celery's name)
         handle = super().Strategy(task, app, consumer)
-        redis = Redis.from_url(app.conf.broker_url, socket_timeout=2, socket_connect_timeout=2)
-
-        def waiting() -> int:
-            try:
-                return redis.llen(task.queue_name)
-            except RedisError:
-                return 1  # unknown: let flush_every or the timer decide
 
         def handle_and_maybe_flush(message, body, ack, reject, callbacks, **kwargs) -> None:
             handle(message, body, ack, reject, callbacks, **kwargs)
-            if not task._buffer.empty() and waiting() == 0:
+            if not task._buffer.empty() and task.waiting() == 0:
                 task._do_flush()
 
         return handle_and_maybe_flush

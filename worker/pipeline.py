@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,6 +78,8 @@ class BatchReport:
 
     counts: dict[uuid.UUID, Counter] = field(default_factory=dict)
     finished_jobs: list[uuid.UUID] = field(default_factory=list)
+    # Items left for later (``process_items``'s ``yield_to``), with their jobs.
+    deferred: list[_Pending] = field(default_factory=list)
 
     def count(self, job_id: uuid.UUID, what: str, n: int = 1) -> None:
         self.counts.setdefault(job_id, Counter())[what] += n
@@ -129,6 +131,7 @@ def process_items(
     policy: Policy,
     notify: Notify | None = None,
     part_items: int = ENGINE_PART_ITEMS,
+    yield_to: Callable[[], bool] | None = None,
 ) -> BatchReport:
     """Judge and record ``items``: skip the recorded, serve the cached, infer the rest.
 
@@ -139,6 +142,10 @@ def process_items(
     every outcome is committed, so that the caller acknowledges its messages only
     then. Raises what the engine or the store raises; the caller retries (what was
     committed stays, and a retry skips it).
+
+    ``yield_to`` is asked between engine calls; when it says yes (realtime work is
+    waiting behind this bulk batch), the items not yet run are left in
+    ``report.deferred`` for the caller to queue again, and the call returns early.
     """
     report = BatchReport()
     started = time.perf_counter()
@@ -185,6 +192,10 @@ def process_items(
         writes = [writer.submit(write, ready)] if ready else []
         keys = list(to_infer)
         for start in range(0, len(keys), part_items):
+            if start and yield_to is not None and yield_to():
+                for key in keys[start:]:
+                    report.deferred += [to_infer[key], *repeats.get(key, ())]
+                break
             part = keys[start : start + part_items]
             begun = time.perf_counter()
             verdicts = engine.moderate([to_infer[key].item.engine_input() for key in part])

@@ -39,7 +39,7 @@ class Runtime:
     policy: Policy
     answers: Redis | None = None
 
-    def process(self, items: list[WorkItem]) -> BatchReport:
+    def process(self, items: list[WorkItem], yield_to=None) -> BatchReport:
         """``worker.pipeline.process_items`` with this runtime's resources."""
         return process_items(
             items,
@@ -48,6 +48,7 @@ class Runtime:
             model_id=self.model_id,
             policy=self.policy,
             notify=self._notify if self.answers is not None else None,
+            yield_to=yield_to,
         )
 
     def _notify(self, recorded) -> None:

@@ -33,8 +33,9 @@ from guardq.queue import (
     SEND_CALLBACK,
 )
 from guardq.store.db import get_session_factory, session_scope
-from guardq.store.jobs import get_job
+from guardq.store.jobs import NewItem, get_job
 from guardq.store.models import Job
+from guardq.submit import task_payload
 from worker.callbacks import CallbackFailed, job_summary, post_summary
 from worker.celery_app import app
 from worker.gathering import Gathering
@@ -59,7 +60,13 @@ def moderate_bulk(requests: Sequence[Any]) -> None:
     # Realtime messages received just before these wait in their own buffer; the solo
     # pool would run this bulk batch first. Run them now instead.
     moderate_realtime._do_flush()
-    _run_batch(MODERATE_BULK, [request.kwargs for request in requests])
+    _run_batch(MODERATE_BULK, [request.kwargs for request in requests], yield_to=_realtime_waiting)
+
+
+def _realtime_waiting() -> bool:
+    # Asked between the engine calls of a bulk batch: the solo pool receives nothing
+    # while a batch runs, so a realtime request would wait for the whole gather.
+    return moderate_realtime.waiting() > 0
 
 
 @app.task(
@@ -73,13 +80,14 @@ def moderate_realtime(requests: Sequence[Any]) -> None:
     _run_batch(MODERATE_REALTIME, [request.kwargs for request in requests])
 
 
-def _run_batch(task_name: str, payloads: list[dict[str, Any]]) -> None:
+def _run_batch(task_name: str, payloads: list[dict[str, Any]], yield_to=None) -> None:
     # Imported here: the callbacks worker registers these tasks but loads no model.
     from worker.runtime import get_runtime
 
     items = [item for payload in payloads for item in work_items(payload)]
+    runtime = get_runtime()
     try:
-        report = get_runtime().process(items)
+        report = runtime.process(items, yield_to=yield_to)
     except Exception as exc:
         # Exception type only: an engine or driver message might quote the content.
         log.error("batch of %d item(s) failed: %s", len(items), type(exc).__name__)
@@ -87,6 +95,29 @@ def _run_batch(task_name: str, payloads: list[dict[str, Any]]) -> None:
         return
     _log_report(report)
     _send_callbacks(report.finished_jobs)
+    if report.deferred:
+        _send_again(task_name, report, runtime.model_id)
+
+
+def _send_again(task_name: str, report: BatchReport, model_id: str) -> None:
+    """Queue the items a batch deferred, as new messages of their jobs; before this
+    batch's messages are acknowledged, so a crash in between loses nothing (a repeat is
+    skipped)."""
+    by_job: dict[tuple[uuid.UUID, Any], list] = {}
+    for pending in report.deferred:
+        by_job.setdefault((pending.job_id, pending.item.mode), []).append(pending.item)
+    for (job_id, mode), items in by_job.items():
+        app.send_task(
+            task_name,
+            kwargs=task_payload(
+                job_id=job_id,
+                mode=mode,
+                model_id=model_id,
+                item_ids=[item.item_id for item in items],
+                items=[NewItem(text=item.text, prompt=item.prompt) for item in items],
+            ),
+        )
+    log.info("%d item(s) deferred for realtime work, queued again", len(report.deferred))
 
 
 def _retry_or_fail(task_name: str, payloads: list[dict[str, Any]], exc: Exception) -> None:

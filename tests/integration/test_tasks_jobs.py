@@ -10,13 +10,13 @@ import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from guardq.policy import Action
 from guardq.store.db import session_scope
 from guardq.store.enums import JobStatus, Priority
 from guardq.store.jobs import NewItem, get_job, list_results
-from guardq.store.models import Base, Escalation, Item
+from guardq.store.models import Base, Escalation, Item, VerdictRecord
 from guardq.submit import submit_job
 from guardq.verdict import Mode
 
@@ -181,3 +181,28 @@ def test_finished_job_posts_its_summary_to_the_callback_url(
     (body,) = [body for body in _Receiver.bodies if body["job_id"] == str(job.id)]
     assert (body["status"], body["total"], body["done"], body["failed"]) == ("done", 2, 2, 0)
     assert marker not in json.dumps(body)
+
+
+def test_a_realtime_job_overtakes_a_bulk_backlog(
+    services, session_factory, celery_app, celery_worker, wait_for_job
+):
+    marker = uuid.uuid4().hex
+    backlog = [f"Line {n} of a long file to label {marker}" for n in range(1200)]
+    bulk = _submit(services, session_factory, celery_app, backlog, priority=Priority.BULK)
+    time.sleep(0.5)  # the worker has taken the first bulk gather
+    realtime = _submit(services, session_factory, celery_app, [f"Quick question {marker}"])
+
+    answered = wait_for_job(realtime.id, timeout=120)
+    with session_scope(session_factory) as session:
+        still = get_job(session=session, job_id=bulk.id)
+    # Bulk gathers step aside between engine calls (and queue their rest again).
+    assert answered.status is JobStatus.DONE
+    assert still.status is not JobStatus.DONE, "the realtime job waited for the whole backlog"
+    finished = wait_for_job(bulk.id, timeout=300)
+    assert (finished.status, finished.done, finished.failed) == (JobStatus.DONE, 1200, 0)
+    with session_scope(session_factory) as session:
+        ids = [row.id for row in bulk.items]
+        counted = session.scalar(
+            select(func.count(VerdictRecord.id)).where(VerdictRecord.item_id.in_(ids))
+        )
+    assert counted == 1200
