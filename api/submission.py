@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
 from fastapi import HTTPException, status
+from redis.asyncio import Redis as AsyncRedis
 
 from api.errors import FieldError, InputError
 from api.outage import BROKER_DOWN, RETRY_AFTER, broker_unreachable
 from api.views import job_path
 from guardq.queue import make_celery
+from guardq.realtime import notifier
 from guardq.store.enums import Priority
-from guardq.store.jobs import NewItem
+from guardq.store.jobs import CreatedJob, NewItem
 from guardq.submit import EnqueueError, submit_job
 from guardq.verdict import Mode
+
+_REDIS_CONNECT_TIMEOUT_S = 2.0
 
 
 def _celery(state: Any) -> Celery:
@@ -37,8 +43,13 @@ def submit(
     callback_url: str | None,
     api_key_id: uuid.UUID,
     retain_text: bool = True,
-) -> uuid.UUID:
-    """Commit and enqueue the job; its id. 503 when the broker refuses the tasks."""
+) -> CreatedJob:
+    """Commit the job, answer its cached items, enqueue the rest; 503 when the broker
+    refuses the tasks. A realtime job's cached answers are pushed like the workers'
+    (``guardq.realtime``), for the request that waits on them."""
+    notify = None
+    if priority is Priority.REALTIME and state.redis is not None:
+        notify = notifier(state.redis)
     try:
         job = submit_job(
             session_factory=state.session_factory,
@@ -50,6 +61,8 @@ def submit(
             api_key_id=api_key_id,
             retain_text=retain_text,
             app=_celery(state),
+            policy=state.settings.policy,
+            notify=notify,
         )
     except ValueError as exc:
         # The store's own checks; api.validation has already applied them, so this is a
@@ -68,4 +81,22 @@ def submit(
             },
             headers=RETRY_AFTER,
         ) from None
-    return job.id
+    return job
+
+
+def answers_client(state: Any) -> AsyncRedis:
+    """An asyncio Redis client for waiting on realtime answers, one per event loop (its
+    connections belong to the loop that opened them)."""
+    loop = asyncio.get_running_loop()
+    clients = getattr(state, "answers_clients", None)
+    if clients is None:
+        clients = state.answers_clients = weakref.WeakKeyDictionary()
+    client = clients.get(loop)
+    if client is None:
+        if state.settings.broker_url is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "GUARDQ_BROKER_URL is not set")
+        client = AsyncRedis.from_url(
+            state.settings.broker_url, socket_connect_timeout=_REDIS_CONNECT_TIMEOUT_S
+        )
+        clients[loop] = client
+    return client

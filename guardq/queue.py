@@ -74,7 +74,9 @@ def make_celery(settings: Settings | None = None) -> Celery:
         result_serializer="json",
         accept_content=["json"],
         result_accept_content=["json"],
-        # Verdicts live in the audit store; nobody waits on Celery results.
+        # Verdicts live in the audit store; nobody waits on Celery results. (send_task
+        # does not read this: every send passes ignore_result=True, or the producer
+        # would subscribe to a result channel per task, and hang when Redis is down.)
         task_ignore_result=True,
         # At least once: acknowledge after the work, and give a message back when the
         # process running it dies; the tasks are idempotent (see the module docstring).

@@ -15,15 +15,20 @@ waiting side also reads the store when no answer comes for a while.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from guardq.policy import Action
-from guardq.recording import Judged
+from guardq.recording import Judged, Notify
 from guardq.store.models import utcnow
 from guardq.store.verdicts import NewVerdict, StoredVerdict
 from guardq.verdict import Category, Severity, SeverityScores, Span
+
+log = logging.getLogger(__name__)
 
 ANSWER_TTL_S = 300
 
@@ -47,6 +52,19 @@ def publish(redis: Any, recorded: Sequence[tuple[Judged, NewVerdict | None]]) ->
             pipe.rpush(key, json.dumps(answers, separators=(",", ":")))
             pipe.expire(key, ANSWER_TTL_S)
         pipe.execute()
+
+
+def notifier(redis: Any) -> Notify:
+    """A ``guardq.recording.Notify`` that publishes to ``redis`` and never raises: the
+    verdicts are committed by then, and a waiting request also finds them in the store."""
+
+    def notify(recorded: Sequence[tuple[Judged, NewVerdict | None]]) -> None:
+        try:
+            publish(redis, recorded)
+        except RedisError as exc:
+            log.warning("realtime answers not pushed: %s", type(exc).__name__)
+
+    return notify
 
 
 def read_answers(entry: bytes | str) -> dict[uuid.UUID, StoredVerdict | str]:

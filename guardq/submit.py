@@ -110,7 +110,7 @@ def enqueue_job(
                 item_ids=item_ids[part],
                 items=items[part],
             )
-            app.send_task(name, kwargs=payload, producer=producer)
+            app.send_task(name, kwargs=payload, producer=producer, ignore_result=True)
             sent += 1
     return sent
 
@@ -187,7 +187,9 @@ def submit_job(
             notify=notify,
         )
         if outcome.finished_jobs and callback_url is not None:
-            (app or get_celery()).send_task(SEND_CALLBACK, kwargs={"job_id": str(job.id)})
+            (app or get_celery()).send_task(
+                SEND_CALLBACK, kwargs={"job_id": str(job.id)}, ignore_result=True
+            )
     if not todo:
         log.info("job %s: %d %s item(s), all from the cache", job.id, len(items), priority.value)
         return job

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy.orm import Session, sessionmaker
 
 from guardq.policy import Policy
-from guardq.realtime import publish
+from guardq.realtime import notifier
 from guardq.settings import get_settings
 from guardq.store.db import get_session_factory
 from worker.engine import GuardEngine
@@ -47,16 +46,9 @@ class Runtime:
             session_factory=self.session_factory,
             model_id=self.model_id,
             policy=self.policy,
-            notify=self._notify if self.answers is not None else None,
+            notify=notifier(self.answers) if self.answers is not None else None,
             yield_to=yield_to,
         )
-
-    def _notify(self, recorded) -> None:
-        try:
-            publish(self.answers, recorded)
-        except RedisError as exc:
-            # The verdicts are committed; a waiting request finds them in the store.
-            log.warning("realtime answers not pushed: %s", type(exc).__name__)
 
 
 def build_runtime(

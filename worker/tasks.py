@@ -116,6 +116,7 @@ def _send_again(task_name: str, report: BatchReport, model_id: str) -> None:
                 item_ids=[item.item_id for item in items],
                 items=[NewItem(text=item.text, prompt=item.prompt) for item in items],
             ),
+            ignore_result=True,
         )
     log.info("%d item(s) deferred for realtime work, queued again", len(report.deferred))
 
@@ -128,6 +129,7 @@ def _retry_or_fail(task_name: str, payloads: list[dict[str, Any]], exc: Exceptio
                 task_name,
                 kwargs={**payload, "attempt": attempt},
                 countdown=RETRY_BASE_S * 2 ** (attempt - 1),
+                ignore_result=True,
             )
             continue
         report = record_failures(
@@ -159,7 +161,7 @@ def _send_callbacks(job_ids: list[uuid.UUID]) -> None:
             select(Job.id).where(Job.id.in_(job_ids), Job.callback_url.is_not(None))
         ).all()
     for job_id in wanted:
-        app.send_task(SEND_CALLBACK, kwargs={"job_id": str(job_id)})
+        app.send_task(SEND_CALLBACK, kwargs={"job_id": str(job_id)}, ignore_result=True)
 
 
 @app.task(

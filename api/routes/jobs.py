@@ -54,7 +54,7 @@ def create_job(
         callback_url=body.callback_url,
         api_key_id=key.id,
         retain_text=body.retain_text,
-    )
+    ).id
     with session_scope(factory) as session:
         job = get_job(session=session, job_id=job_id)
     response.headers["Location"] = job_path(job_id)

@@ -1,13 +1,14 @@
 """``POST /v1/moderations``: OpenAI's moderation endpoint, answered by guardq's workers.
 
-It submits a realtime prompt-mode job and waits for its verdicts by polling the store, up
-to GUARDQ_MODERATION_TIMEOUT_S; past that it answers 504 with the job id, which the
-caller can poll at ``/v1/jobs/{id}``. See ``api.openai_compat`` for the category mapping.
+It submits a realtime prompt-mode job and waits for its verdicts, which the worker (or,
+for cached texts, the submission itself) pushes to Redis once they are committed
+(``guardq.realtime``), up to GUARDQ_MODERATION_TIMEOUT_S; past that it answers 504 with
+the job id, which the caller can poll at ``/v1/jobs/{id}``. See ``api.openai_compat``
+for the category mapping.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
@@ -19,18 +20,28 @@ from api.deps import ProducerKey
 from api.errors import FieldError, InputError
 from api.openai_compat import accepts_model, moderation_result, public_model_name
 from api.schemas import ModerationRequest, ModerationResponse
-from api.submission import submit
+from api.submission import answers_client, submit
 from api.validation import moderation_items
 from api.views import job_path
+from guardq.realtime import answer_key, read_answers
 from guardq.store.db import session_scope
-from guardq.store.enums import JobStatus, Priority
-from guardq.store.jobs import MAX_PAGE, ItemResult, get_job, list_results
+from guardq.store.enums import ItemStatus, JobStatus, Priority
+from guardq.store.jobs import (
+    MAX_PAGE,
+    CreatedItem,
+    CreatedJob,
+    ItemResult,
+    get_job,
+    list_results,
+)
+from guardq.store.verdicts import StoredVerdict
 from guardq.verdict import Mode
 
 router = APIRouter(tags=["moderations"])
 
-_FIRST_POLL_S = 0.02
-_MAX_POLL_S = 0.25
+# While no answer comes, the store is read this often: an item recorded by an earlier
+# delivery of its message is not pushed again (guardq.realtime).
+_STORE_CHECK_S = 1.0
 
 
 def _finished_results(factory: sessionmaker[Session], job_id: uuid.UUID) -> list[ItemResult] | None:
@@ -51,18 +62,39 @@ def _finished_results(factory: sessionmaker[Session], job_id: uuid.UUID) -> list
         return rows
 
 
-async def _wait(
-    factory: sessionmaker[Session], job_id: uuid.UUID, timeout_s: float
-) -> list[ItemResult] | None:
+async def _wait(state, job: CreatedJob, timeout_s: float) -> list[ItemResult] | None:
+    """The job's results as the workers push them (``guardq.realtime``), or None when
+    they did not all come within ``timeout_s``."""
+    answers: dict[uuid.UUID, StoredVerdict | str] = {}
+    redis = answers_client(state)
+    key = answer_key(job.id)
     deadline = time.monotonic() + timeout_s
-    delay = _FIRST_POLL_S
-    while True:
-        rows = await run_in_threadpool(_finished_results, factory, job_id)
+    while len(answers) < len(job.items):
         remaining = deadline - time.monotonic()
-        if rows is not None or remaining <= 0:
-            return rows
-        await asyncio.sleep(min(delay, remaining))
-        delay = min(delay * 2, _MAX_POLL_S)
+        if remaining <= 0:
+            return None
+        entry = await redis.blpop([key], timeout=min(remaining, _STORE_CHECK_S))
+        if entry is None:
+            rows = await run_in_threadpool(_finished_results, state.session_factory, job.id)
+            if rows is not None:
+                return rows
+            continue
+        answers.update(read_answers(entry[1]))
+    return [_result(item, answers[item.id]) for item in job.items]
+
+
+def _result(item: CreatedItem, answer: StoredVerdict | str) -> ItemResult:
+    failed = isinstance(answer, str)
+    return ItemResult(
+        item_id=item.id,
+        index=item.index,
+        ref=None,
+        content_sha256=item.content_sha256,
+        metadata=None,
+        status=ItemStatus.FAILED if failed else ItemStatus.DONE,
+        error=answer if failed else None,
+        verdict=None if failed else answer,
+    )
 
 
 @router.post("/v1/moderations", response_model=ModerationResponse)
@@ -78,7 +110,7 @@ async def create_moderation(
             [FieldError(("model",), f"this deployment serves {served}; send that or leave it out")]
         )
     items = moderation_items(body.input, settings)
-    job_id = await run_in_threadpool(
+    job = await run_in_threadpool(
         submit,
         state,
         mode=Mode.PROMPT,
@@ -87,7 +119,8 @@ async def create_moderation(
         callback_url=None,
         api_key_id=key.id,
     )
-    rows = await _wait(state.session_factory, job_id, settings.moderation_timeout_s)
+    job_id = job.id
+    rows = await _wait(state, job, settings.moderation_timeout_s)
     if rows is None:
         raise HTTPException(
             status.HTTP_504_GATEWAY_TIMEOUT,
