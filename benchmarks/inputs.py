@@ -127,6 +127,24 @@ def generate(
     return rows
 
 
+def distinct_texts(
+    n: int, *, seed: int = 0, tokenizer=None, taken: set[str] | None = None
+) -> list[str]:
+    """``n`` prompt-mode texts from ``generate``, no two alike and none in ``taken``
+    (which is updated): the sentence bank is small, so short texts repeat, and a repeat
+    would be a verdict-cache hit. A repeat gets a counter appended."""
+    taken = set() if taken is None else taken
+    texts = []
+    for row in generate(n, "prompt", seed=seed, tokenizer=tokenizer):
+        text, copy = row["text"], 1
+        while text in taken:
+            copy += 1
+            text = f"{row['text']} ({copy})"
+        taken.add(text)
+        texts.append(text)
+    return texts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=64)

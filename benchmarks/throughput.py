@@ -9,6 +9,9 @@ footer, the decode steps; the vocabulary projection only where a token is chosen
 divided by the best matmul FLOP/s this machine reaches, measured in the same run.
 With ``--json`` the last line is one JSON object with all figures.
 
+``--device cuda --dtype bfloat16`` runs both paths on a GPU (benchmarks/gpu_check.sh);
+the matmul peak is then measured there, in that dtype.
+
 ``--ignore-eos`` makes both paths write exactly ``--max-new-tokens`` tokens (as vLLM's
 benchmarks do): random-weight models (benchmarks/make_model.py) rarely emit an end
 token, and their verdicts are noise, so their parity only shows both paths agree.
@@ -45,28 +48,43 @@ from worker.reference import reference_moderate_chunked  # noqa: E402
 MATMUL_SHAPES = ((2048, 1024, 3072), (512, 1024, 3072), (256, 3072, 1024), (64, 1024, 32768))
 
 
-def peak_matmul_flops(seconds: float = 2.0) -> float:
-    """The best FLOP/s of fp32 matmuls of the model's kind of shapes on this CPU, with
-    plain ``F.linear`` and with the pre-packed oneDNN kernel the engine uses, so that
-    the engine is measured against the fastest matmul the machine offers."""
+def peak_matmul_flops(
+    seconds: float = 2.0, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> float:
+    """The best FLOP/s of matmuls of the model's kind of shapes on ``device`` in
+    ``dtype``: on the CPU with plain ``F.linear`` and with the pre-packed oneDNN kernel
+    the engine uses, so that the engine is measured against the fastest matmul the
+    machine offers; on a GPU, with rows scaled up (it needs more work per launch)."""
+    device = device or torch.device("cpu")
     kernels = [lambda a, w: lambda: torch.nn.functional.linear(a, w)]
-    if can_pack(torch.device("cpu"), torch.float32):
+    if can_pack(device, dtype):
 
         def packed(a, w):
             weight = torch.ops.mkldnn._reorder_linear_weight(w, 64)
             return lambda: torch.ops.mkldnn._linear_pointwise(a, weight, None, "none", [], "")
 
         kernels.append(packed)
+    rows = 8 if device.type == "cuda" else 1
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     best = 0.0
     for m, k, n in MATMUL_SHAPES:
-        a, w = torch.randn(m, k), torch.randn(n, k)
+        m *= rows
+        a = torch.randn(m, k, device=device, dtype=dtype)
+        w = torch.randn(n, k, device=device, dtype=dtype)
         for kernel in kernels:
             run = kernel(a, w)
             run()
+            sync()
             reps, started = 0, time.perf_counter()
             while time.perf_counter() - started < seconds / len(MATMUL_SHAPES) / len(kernels):
-                run()
-                reps += 1
+                for _ in range(rows):
+                    run()
+                reps += rows
+                sync()
             best = max(best, 2 * m * k * n * reps / (time.perf_counter() - started))
     return best
 
@@ -127,7 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reference-items", type=int, help="time the reference on the first N items only"
     )
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="auto: bf16 on a GPU, fp32 on the CPU (default auto)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -138,12 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         max_new_tokens=args.max_new_tokens,
         ignore_eos=args.ignore_eos,
     )
-    engine = GuardEngine.load(args.model, device=args.device, params=params)
+    engine = GuardEngine.load(args.model, device=args.device, dtype=args.dtype, params=params)
     tokenizer, model = engine.tokenizer, engine.model
+    device, dtype = engine.placement.device, engine.placement.dtype
     rows = load_inputs(args, tokenizer)
     items = coerce_inputs(rows)
     load_before = round(os.getloadavg()[0], 2)
-    peak_before = peak_matmul_flops()
+    peak_before = peak_matmul_flops(device=device, dtype=dtype)
 
     engine.warmup()
     engine.moderate(items[: min(8, len(items))])
@@ -170,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     reference_s = time.perf_counter() - started
     reference_items_per_s = len(checked) / reference_s
-    peak = max(peak_before, peak_matmul_flops())
+    peak = max(peak_before, peak_matmul_flops(device=device, dtype=dtype))
 
     agree = sum(verdict_key(a) == verdict_key(b) for a, b in zip(best, reference, strict=False))
     planned = engine.plan(items)
@@ -188,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = {
         "model": args.model,
         "mode": args.mode,
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
         "items": len(items),
         "units": len(planned),
         "max_new_tokens": args.max_new_tokens,
@@ -219,7 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         "engine_cached_tokens": t.cached_tokens,
         "reference_seconds": round(reference_s, 3),
     }
-    print(f"model {args.model}: {len(items)} {args.mode} items, {len(planned)} units")
+    print(
+        f"model {args.model} on {device} ({figures['dtype']}): {len(items)} {args.mode} items, "
+        f"{len(planned)} units"
+    )
     print(
         f"engine    {engine_items_per_s:8.2f} items/s  ({engine_s:.2f} s: plan {t.plan_s:.2f}, "
         f"prefill {t.prefill_s:.2f}, decode {t.decode_s:.2f}, {t.batches} batches)"
