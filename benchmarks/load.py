@@ -56,11 +56,30 @@ def bulk_jobs(base_url: str, key: str, texts: list[str], max_items: int) -> dict
     return {
         "items": len(texts),
         "jobs": len(job_ids),
+        "job_ids": job_ids,
         "failed_items": failed,
         "submit_s": round(submitted - started, 3),
         "seconds": round(seconds, 3),
         "items_per_s": round(len(texts) / seconds, 2),
     }
+
+
+def cached_texts(base_url: str, key: str, job_ids: list[str], texts: list[str]) -> list[str]:
+    """The ``texts`` (submitted in order as ``job_ids``) whose verdict parsed: those the
+    verdict cache now holds. An unparsed answer is never cached, and a small or
+    random-weight model leaves many (the demo model about half of these texts), so a
+    replay of every text would measure inference again, not the cache."""
+    headers = {"Authorization": f"Bearer {key}"}
+    parsed: list[str] = []
+    offset = 0
+    with httpx.Client(base_url=base_url, headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
+        for job_id in job_ids:
+            response = client.get(f"/v1/jobs/{job_id}/results", params={"format": "jsonl"})
+            _check(response, f"GET /v1/jobs/{job_id}/results")
+            rows = [json.loads(line) for line in response.text.splitlines() if line]
+            parsed += [texts[offset + row["index"]] for row in rows if row.get("severity")]
+            offset += len(rows)
+    return parsed
 
 
 def _check(response: httpx.Response, what: str) -> None:

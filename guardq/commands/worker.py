@@ -119,6 +119,13 @@ def run(args: argparse.Namespace) -> int:
         env = dict(os.environ)
         if device is not None:
             env["GUARDQ_DEVICE"] = device
+        # OpenMP threads that spin at barriers between kernels steal the cores the API,
+        # Postgres and Redis need beside a CPU worker, and a core taken by any of them
+        # stalls every spinning thread's kernel (a decode step ran many times slower here
+        # under such load); waiting threads that sleep cost nothing. Read by torch's
+        # OpenMP when it loads, so it must be in the child's environment; an operator's
+        # own value wins.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         children.append(subprocess.Popen(argv, env=env))
 
     stopping = False
