@@ -47,6 +47,8 @@ class Judged:
     item_id: uuid.UUID
     job_id: uuid.UUID
     mode: Mode
+    # The item's content hash as the store has it (the worker checks the message's text
+    # against it; the submission wrote it).
     sha256: str
     verdict: Verdict | None = None
     error: str | None = None
@@ -83,10 +85,11 @@ def commit(
     verdicts = {j.item_id: _new_verdict(j, model_id, policy) for j in judged if j.verdict}
     failures = [ItemFailure(j.item_id, j.error or "no verdict") for j in judged if not j.verdict]
     cacheable = [(j.mode, j.sha256, j.verdict) for j in judged if j.inferred and j.verdict]
+    known = {j.item_id: (j.job_id, j.sha256) for j in judged}
     try:
         with session_scope(session_factory) as session:
             outcome = record_outcomes(
-                session=session, verdicts=list(verdicts.values()), failures=failures
+                session=session, verdicts=list(verdicts.values()), failures=failures, known=known
             )
             put_cached_verdicts(session=session, model_id=model_id, entries=cacheable)
     except _DATA_ERRORS as exc:

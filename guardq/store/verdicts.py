@@ -11,7 +11,7 @@ forms.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -112,6 +112,7 @@ def record_outcomes(
     session: Session,
     verdicts: Sequence[NewVerdict] = (),
     failures: Sequence[ItemFailure] = (),
+    known: Mapping[uuid.UUID, tuple[uuid.UUID, str]] | None = None,
 ) -> BatchOutcome:
     """Record a batch of verdicts and failures, each item's outcome once; safe to repeat.
 
@@ -123,6 +124,10 @@ def record_outcomes(
     the job's counters; a failure never overwrites a verdict. Raises LookupError for an
     unknown item.
 
+    ``known``: item -> (its job, its content hash), as the caller read them from the
+    store already (the worker, which checked the message against them) or wrote them
+    itself (the submission); it saves reading the items again.
+
     Locking every job of the batch first, in id order, is what keeps two batches that
     touch the same jobs from deadlocking: whoever holds a job's row writes its items.
     """
@@ -130,11 +135,13 @@ def record_outcomes(
     named = [v.item_id for v in verdicts] + [f.item_id for f in failures]
     if not named:
         return outcome
-    rows = session.execute(
-        select(Item.id, Item.job_id, Item.content_sha256).where(Item.id.in_(named))
-    ).all()
-    hashes = {row.id: row.content_sha256 for row in rows}
-    outcome.jobs = {row.id: row.job_id for row in rows}
+    if known is None or any(item_id not in known for item_id in named):
+        rows = session.execute(
+            select(Item.id, Item.job_id, Item.content_sha256).where(Item.id.in_(named))
+        ).all()
+        known = {row.id: (row.job_id, row.content_sha256) for row in rows}
+    hashes = {item_id: known[item_id][1] for item_id in named if item_id in known}
+    outcome.jobs = {item_id: known[item_id][0] for item_id in hashes}
     unknown = [item_id for item_id in named if item_id not in hashes]
     if unknown:
         raise LookupError(f"item {unknown[0]} does not exist")
