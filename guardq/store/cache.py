@@ -36,13 +36,17 @@ def get_cached_verdicts(
     """The cached verdicts among ``hashes``, by hash; a miss is simply absent."""
     wanted = list(dict.fromkeys(hashes))
     found: dict[str, CachedVerdict] = {}
+    if not wanted:
+        return found
+    # Rows of the table, not ORM objects: a lookup runs for every job submitted.
+    table = VerdictCacheEntry.__table__
     for start in range(0, len(wanted), _LOOKUP_BATCH):
-        query = select(VerdictCacheEntry).where(
-            VerdictCacheEntry.model_id == model_id,
-            VerdictCacheEntry.mode == mode,
-            VerdictCacheEntry.content_sha256.in_(wanted[start : start + _LOOKUP_BATCH]),
+        query = select(table).where(
+            table.c.model_id == model_id,
+            table.c.mode == mode,
+            table.c.content_sha256.in_(wanted[start : start + _LOOKUP_BATCH]),
         )
-        for entry in session.scalars(query):
+        for entry in session.execute(query):
             found[entry.content_sha256] = _cached(entry)
     return found
 
@@ -111,7 +115,7 @@ def _entry_values(
     )
 
 
-def _cached(entry: VerdictCacheEntry) -> CachedVerdict:
+def _cached(entry) -> CachedVerdict:
     probabilities = (entry.prob_safe, entry.prob_controversial, entry.prob_unsafe)
     verdict = Verdict(
         severity=entry.severity,

@@ -119,8 +119,9 @@ def create_job(
     """
     _check_items(mode, items)
     job_id = uuid.uuid4()
+    # Core inserts on the tables: the ORM's bulk machinery costs more CPU than the rows.
     session.execute(
-        insert(Job).values(
+        insert(Job.__table__).values(
             id=job_id,
             mode=mode,
             priority=priority,
@@ -136,7 +137,7 @@ def create_job(
         for index, item in enumerate(items)
     )
     session.execute(
-        insert(Item),
+        insert(Item.__table__),
         [
             {
                 "id": row.id,
@@ -144,7 +145,7 @@ def create_job(
                 "index": row.index,
                 "ref": item.ref,
                 "content_sha256": row.content_sha256,
-                "meta": item.metadata,
+                "metadata": item.metadata,
             }
             for row, item in zip(created, items, strict=True)
         ],
