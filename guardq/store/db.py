@@ -70,7 +70,11 @@ def create_db_engine(url: str | None = None, **kwargs) -> Engine:
             "connect_timeout": POSTGRES_CONNECT_TIMEOUT_S,
             **kwargs.get("connect_args", {}),
         }
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pool_pre_ping: it costs a round trip at every checkout, several per request.
+    # A connection that died with the server fails its next statement instead; that
+    # invalidates the whole pool, the request answers 503 (the API) or the batch is
+    # retried (the worker), and the next checkout connects afresh.
+    engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
     return engine
