@@ -81,7 +81,8 @@ def services(make_postgres_database, make_redis_database):
 
 @pytest.fixture(scope="session")
 def session_factory(services):
-    engine = create_db_engine(services.database_url)
+    # The test observes the store across the outage test's Postgres restart.
+    engine = create_db_engine(services.database_url, pool_pre_ping=True)
     yield make_session_factory(engine)
     engine.dispose()
 
