@@ -67,8 +67,12 @@ def verify_api_key(*, session: Session, key: str) -> ApiKeyInfo | None:
     """The live (unrevoked) key matching ``key``, or None."""
     if not key or len(key) > _MAX_KEY_LENGTH:
         return None
-    query = select(ApiKey).where(ApiKey.key_hash == key_sha256(key), ApiKey.revoked_at.is_(None))
-    row = session.scalar(query.execution_options(populate_existing=True))
+    # A row of the table, not an ORM object: this runs for every request.
+    keys = ApiKey.__table__.c
+    query = select(ApiKey.__table__).where(
+        keys.key_hash == key_sha256(key), keys.revoked_at.is_(None)
+    )
+    row = session.execute(query).first()
     return _info(row) if row else None
 
 
@@ -93,7 +97,7 @@ def list_api_keys(*, session: Session) -> list[ApiKeyInfo]:
     return [_info(row) for row in rows]
 
 
-def _info(row: ApiKey) -> ApiKeyInfo:
+def _info(row) -> ApiKeyInfo:
     return ApiKeyInfo(
         id=row.id,
         name=row.name,
