@@ -46,8 +46,8 @@ PURGE_RETAINED_TEXT = "guardq.purge_retained_text"
 REALTIME_TASK_ITEMS = 8
 REALTIME_GATHER_MESSAGES = 16
 # Bulk messages (GUARDQ_BULK_TASK_ITEMS items each) one pipeline call may gather while
-# more wait in the queue: with the default 64, calls of up to 512 items.
-BULK_GATHER_MESSAGES = 8
+# more wait in the queue: with the default 64, calls of up to 1,024 items.
+BULK_GATHER_MESSAGES = 16
 # Seconds the worker waits for more messages, while its queue is not empty, before
 # running what it has (an empty queue runs the buffer at once: worker.gathering).
 REALTIME_GATHER_INTERVAL_S = 0.05

@@ -80,6 +80,9 @@ class BatchReport:
     finished_jobs: list[uuid.UUID] = field(default_factory=list)
     # Items left for later (``process_items``'s ``yield_to``), with their jobs.
     deferred: list[_Pending] = field(default_factory=list)
+    # Seconds in the engine, and in the whole call: what the pipeline costs around it.
+    engine_s: float = 0.0
+    total_s: float = 0.0
 
     def count(self, job_id: uuid.UUID, what: str, n: int = 1) -> None:
         self.counts.setdefault(job_id, Counter())[what] += n
@@ -200,6 +203,7 @@ def process_items(
             begun = time.perf_counter()
             verdicts = engine.moderate([to_infer[key].item.engine_input() for key in part])
             infer_ms = _ms_since(begun)
+            report.engine_s += infer_ms / 1000
             judged = []
             for key, verdict in zip(part, verdicts, strict=True):
                 judged.append(
@@ -213,6 +217,7 @@ def process_items(
             writes.append(writer.submit(write, judged))
         for future in writes:
             future.result()  # the first failure, raised here for the caller's retry
+    report.total_s = time.perf_counter() - started
     return report
 
 

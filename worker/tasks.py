@@ -142,6 +142,12 @@ def _retry_or_fail(task_name: str, payloads: list[dict[str, Any]], exc: Exceptio
 
 def _log_report(report: BatchReport) -> None:
     # Ids and counts only. Tests read these lines to see what the engine ran.
+    log.info(
+        "batch of %d item(s): %.3f s, %.3f s of it in the engine",
+        sum(sum(counts.values()) for counts in report.counts.values()),
+        report.total_s,
+        report.engine_s,
+    )
     for job_id, counts in report.counts.items():
         log.info(
             "job %s: %d inferred, %d from cache, %d already recorded, %d failed",
