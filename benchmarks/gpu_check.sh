@@ -19,7 +19,8 @@
 # GPU_CHECK_LAYERS (the preset's 28), GPU_CHECK_N (texts for the engine against the
 # loop, 2048), GPU_CHECK_REFERENCE_ITEMS (48), GPU_CHECK_LABEL_N (texts for the
 # pipeline against the engine, 8192), GPU_CHECK_BATCH_TOKENS (32768), PYTHON (python3),
-# GPU_CHECK_WHEELS (1: install .whl/). A dry run of the CPU-compatible parts:
+# GPU_CHECK_WHEELS (1: install .whl/), GPU_CHECK_SKIP_LOOP (1: the pipeline part only).
+# A dry run of the CPU-compatible parts:
 #   PYTHON=.venv/bin/python GPU_CHECK_WHEELS=0 GPU_CHECK_DEVICE=cpu GPU_CHECK_DTYPE=float32 \
 #     GPU_CHECK_LAYERS=1 GPU_CHECK_N=64 GPU_CHECK_REFERENCE_ITEMS=4 GPU_CHECK_LABEL_N=200 \
 #     bash benchmarks/gpu_check.sh
@@ -91,7 +92,7 @@ step "model: qwen3-0.6b shape, $LAYERS layers, random weights"
 "$PYTHON" benchmarks/make_model.py --preset qwen3-0.6b --layers "$LAYERS" --out "$MODEL"
 
 step "engine against the model card's loop ($DEVICE, $DTYPE, $N texts, 12 new tokens)"
-measure throughput benchmarks/throughput.py --model "$MODEL" --device "$DEVICE" \
+[ "${GPU_CHECK_SKIP_LOOP:-0}" = 1 ] || measure throughput benchmarks/throughput.py --model "$MODEL" --device "$DEVICE" \
     --dtype "$DTYPE" --n "$N" --reference-items "$REFERENCE_ITEMS" --max-new-tokens 12 \
     --ignore-eos --max-batch-tokens "$BATCH_TOKENS"
 

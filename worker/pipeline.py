@@ -34,10 +34,20 @@ from guardq.verdict import Mode, Verdict
 
 log = logging.getLogger(__name__)
 
-# Items per engine call: big enough that the engine packs full batches (it ran 1.7x
-# faster on 1,000 items a call than on 64), small enough that the store writes of one
-# call overlap the next.
+# Items per engine call, at least: big enough that the engine packs full batches (it
+# ran 1.7x faster on 1,000 items a call than on 64), small enough that the store writes
+# of one call overlap the next. An engine with a bigger token budget (a GPU) gets
+# bigger calls: see ``part_size``.
 ENGINE_PART_ITEMS = 256
+
+
+def part_size(engine: Engine) -> int:
+    """Items per engine call for ``engine``: about one decode wave of full batches (four
+    batches of ``max_batch_tokens``, at ~64 tokens an item), so that a GPU's calls are
+    as big as its budget allows; never under ``ENGINE_PART_ITEMS``."""
+    params = getattr(engine, "params", None)
+    budget = getattr(params, "max_batch_tokens", 0)
+    return max(ENGINE_PART_ITEMS, budget // 16)
 
 
 class Engine(Protocol):
@@ -133,12 +143,13 @@ def process_items(
     model_id: str,
     policy: Policy,
     notify: Notify | None = None,
-    part_items: int = ENGINE_PART_ITEMS,
+    part_items: int | None = None,
     yield_to: Callable[[], bool] | None = None,
 ) -> BatchReport:
     """Judge and record ``items``: skip the recorded, serve the cached, infer the rest.
 
     The items that need the model go to the engine in calls of up to ``part_items``
+    (default: ``part_size(engine)``)
     (a text repeated within the batch is inferred once); while the engine runs one
     call, a writer thread commits the outcomes of the one before (``guardq.recording``:
     set-based, one bad item failing alone) and hands them to ``notify``. Returns once
@@ -194,6 +205,7 @@ def process_items(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="guardq-writer") as writer:
         writes = [writer.submit(write, ready)] if ready else []
         keys = list(to_infer)
+        part_items = part_items or part_size(engine)
         for start in range(0, len(keys), part_items):
             if start and yield_to is not None and yield_to():
                 for key in keys[start:]:
