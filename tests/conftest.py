@@ -101,7 +101,9 @@ def postgres_url(make_postgres_database):
 
 @pytest.fixture(scope="session")
 def postgres_engine(postgres_url):
-    engine = create_db_engine(postgres_url)
+    # Pings at checkout: the whole run shares this pool, and tests/integration/test_outage.py
+    # restarts Postgres under it (the service itself does without; see guardq.store.db).
+    engine = create_db_engine(postgres_url, pool_pre_ping=True)
     yield engine
     engine.dispose()
 

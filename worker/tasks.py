@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from guardq.queue import (
     BULK,
@@ -172,7 +173,9 @@ def _send_callbacks(job_ids: list[uuid.UUID]) -> None:
 
 @app.task(
     name=SEND_CALLBACK,
-    autoretry_for=(CallbackFailed, httpx.HTTPError),
+    # OperationalError: the store was unreachable, or a pooled connection had died with
+    # a restarted server (the pool does not ping); the next try reconnects.
+    autoretry_for=(CallbackFailed, httpx.HTTPError, OperationalError),
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,
