@@ -33,7 +33,25 @@ def _json_type(value: object) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
+def _check_nul(loc: Loc, value: str, errors: list[FieldError]) -> bool:
+    """Refuse U+0000: Postgres text cannot hold it, so an escalation that keeps this text
+    (or a ref) could not be stored. Refused here rather than failing at the worker."""
+    position = value.find("\x00")
+    if position >= 0:
+        errors.append(
+            FieldError(
+                loc,
+                f"contains the NUL character (U+0000) at position {position}, which the "
+                "audit store cannot hold; remove it",
+                "nul_character",
+            )
+        )
+    return position >= 0
+
+
 def _check_text(loc: Loc, value: str, settings: Settings, errors: list[FieldError]) -> None:
+    if _check_nul(loc, value, errors):
+        return
     if not value.strip():
         errors.append(FieldError(loc, "is empty or whitespace only", "blank_text"))
     elif len(value) > settings.max_text_chars:
@@ -102,6 +120,8 @@ def _job_item(
                 errors.append(FieldError((*loc, field), "required with mode 'response'", "missing"))
             else:
                 _check_text((*loc, field), value, settings, errors)
+    if item.ref is not None:
+        _check_nul((*loc, "ref"), item.ref, errors)
     if item.metadata is not None:
         size = len(json.dumps(item.metadata, ensure_ascii=False, separators=(",", ":")))
         if size > MAX_METADATA_CHARS:

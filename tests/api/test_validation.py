@@ -29,6 +29,21 @@ JOB_CASES = {
         "items[3].text",
         f"{len(LONG)} characters, over the limit of {MAX_TEXT_CHARS}",
     ),
+    "NUL in a text": (
+        job({"text": "nice day"}, {"text": SECRET + "\u0000 more"}),
+        "items[1].text",
+        f"NUL character (U+0000) at position {len(SECRET)}",
+    ),
+    "NUL in a prompt": (
+        job({"prompt": "a\u0000b", "response": SECRET}, mode="response"),
+        "items[0].prompt",
+        "NUL character (U+0000) at position 1",
+    ),
+    "NUL in a ref": (
+        job({"text": SECRET, "ref": "row-\u00007"}),
+        "items[0].ref",
+        "NUL character",
+    ),
     "over-long response": (
         job({"prompt": SECRET, "response": LONG}, mode="response"),
         "items[0].response",
