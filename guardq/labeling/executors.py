@@ -20,6 +20,10 @@ from guardq.verdict import Mode
 # queued for several workers, little redone after an interruption.
 QUEUE_WINDOW_TASKS = 4
 QUEUE_DEPTH = 4
+# In this process a window is one job, cut into engine calls by the pipeline: big
+# windows keep the engine's calls full and the per-window costs (a checkpoint, an fsync
+# of the output) rare; a resumed run judges at most two windows again.
+EMBEDDED_WINDOW_TASKS = 32
 
 
 def open_executors(
@@ -27,7 +31,8 @@ def open_executors(
 ) -> tuple[dict[Mode, Executor], int]:
     """An executor per mode in ``modes`` and the number of records per job window.
 
-    The in-process executors share one runtime, so the model loads once.
+    The in-process executors share one runtime, so the model loads once, and one
+    thread, so the engine runs one job at a time.
     """
     modes = list(dict.fromkeys(modes))
     if settings.broker_url is not None:
@@ -43,9 +48,6 @@ def open_executors(
         return executors, settings.bulk_task_items * QUEUE_WINDOW_TASKS
 
     # Imported here: the queue path must not load torch in the producer's process.
-    from worker.inprocess import InProcessExecutor, embedded_runtime
+    from worker.inprocess import in_process_executors
 
-    runtime = embedded_runtime(model=model)
-    window = settings.bulk_task_items
-    executors = {mode: InProcessExecutor(runtime, mode=mode, batch_items=window) for mode in modes}
-    return executors, window
+    return in_process_executors(model, modes), settings.bulk_task_items * EMBEDDED_WINDOW_TASKS

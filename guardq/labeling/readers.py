@@ -96,12 +96,17 @@ class Reader:
             self.columns = list(self.schema.names)
 
     def count(self) -> int:
-        """How many records ``records()`` yields (a pass over the file)."""
+        """How many records ``records()`` yields, for the progress bar: from the
+        metadata (Parquet), the line ends counted in bytes (JSONL), or a pass of the
+        CSV parser (a quoted field may span lines); no row is decoded or kept."""
         if self.format == "parquet":
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(self.path).metadata.num_rows
-        return sum(1 for _ in self._all())
+        if self.format == "csv":
+            with self.path.open(newline="", encoding="utf-8", errors="replace") as handle:
+                return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+        return _count_lines(self.path)
 
     def records(self, skip: int = 0) -> Iterator[Record]:
         return islice(self._all(), skip, None)
@@ -110,7 +115,9 @@ class Reader:
         return {"jsonl": self._jsonl, "csv": self._csv, "parquet": self._parquet}[self.format]()
 
     def _jsonl(self) -> Iterator[Record]:
-        with self.path.open(encoding="utf-8", errors="replace") as handle:
+        # Lines end at "\n" only (a CRLF line keeps its "\r", which JSON takes for a
+        # space), as ``_count_lines`` counts them.
+        with self.path.open(encoding="utf-8", errors="replace", newline="\n") as handle:
             for number, line in enumerate(handle, start=1):
                 where = f"line {number}"
                 if not line.strip():
@@ -152,3 +159,13 @@ class Reader:
             for row in batch.to_pylist():
                 number += 1
                 yield Record(f"row {number}", row)
+
+
+def _count_lines(path: Path, block: int = 1 << 20) -> int:
+    """The lines of ``path``, a last one without its "\\n" included."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while chunk := handle.read(block):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")

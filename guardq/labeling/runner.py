@@ -1,7 +1,9 @@
 """The labeling loop: read a window of records, judge it as one job, write it, checkpoint.
 
-Windows are written in input order; a job's results are read back from the audit store,
-whichever way it was run (``QueueExecutor`` through the workers, or the in-process
+Windows are written in input order, with the executor's ``depth`` of them in flight: the
+file is read as a stream, a window at a time, and the next one is judged while the last
+is written. A job's results are read back from the audit store, whichever way it was
+run (``QueueExecutor`` through the workers, or the in-process
 ``worker.inprocess.InProcessExecutor``). A malformed record or a failed item goes to
 ``OUT.rejects.jsonl`` (its place in the file and the reason, never its content) and to
 stderr; the rest of the file carries on.
@@ -31,13 +33,16 @@ from guardq.store.jobs import MAX_PAGE, ItemResult, NewItem, get_job, list_resul
 
 
 class Executor(Protocol):
-    """Runs jobs: ``submit`` returns a job id, ``results`` waits for its items' rows."""
+    """Runs jobs: ``submit`` returns a job id, ``results`` waits for its items' rows,
+    ``close`` gives up the jobs whose results nobody will ask for."""
 
     depth: int  # windows kept in flight
 
     def submit(self, items: list[NewItem]) -> uuid.UUID: ...
 
     def results(self, job_id: uuid.UUID) -> list[ItemResult]: ...
+
+    def close(self) -> None: ...
 
 
 def read_results(session_factory: sessionmaker[Session], job_id: uuid.UUID) -> list[ItemResult]:
@@ -88,6 +93,9 @@ class QueueExecutor:
             if job.status in (JobStatus.DONE, JobStatus.FAILED):
                 return read_results(self.session_factory, job_id)
             time.sleep(self.poll_s)
+
+    def close(self) -> None:
+        """Nothing to give up: the workers finish the jobs sent, a resume sends new ones."""
 
 
 @dataclass
@@ -145,6 +153,7 @@ def label_file(
         progress = progress.advanced(complete=True)
         save_progress(out, progress)
     finally:
+        executor.close()
         bar.close()
         writer.close()
         rejects.close()

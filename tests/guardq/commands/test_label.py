@@ -25,9 +25,11 @@ from guardq.cli import main
 from guardq.hashing import content_sha256
 from guardq.labeling.checkpoint import checkpoint_path
 from guardq.labeling.columns import VERDICT_COLUMNS
+from guardq.labeling.executors import EMBEDDED_WINDOW_TASKS
 from guardq.labeling.runner import rejects_path
 from guardq.settings import DEMO_MODEL, REPO_ROOT, get_settings
-from guardq.store.models import Item
+from guardq.store.models import Item, Job
+from worker.pipeline import ENGINE_PART_ITEMS
 
 # The demo model unless the run names another.
 MODEL = os.environ.get("GUARDQ_TEST_MODEL", str(DEMO_MODEL))
@@ -137,12 +139,49 @@ def test_malformed_rows_are_reported_by_line_and_the_rest_labeled(embedded, tmp_
     assert "unterminated" not in err + rejects_path(out).read_text("utf-8")
 
 
+def test_windows_larger_than_an_engine_call_keep_every_row_with_its_own_verdict(
+    embedded, tmp_path, monkeypatch
+):
+    # Windows of 1,280 records: each is cut into several engine calls (of 256 items, or
+    # 512 with the default token budget), the last window of the file is smaller than
+    # one call, and malformed lines sit at the seams.
+    monkeypatch.setenv("GUARDQ_BULK_TASK_ITEMS", "40")
+    get_settings.cache_clear()
+    window = 40 * EMBEDDED_WINDOW_TASKS
+    assert window > 2 * max(ENGINE_PART_ITEMS, get_settings().max_batch_tokens // 16)
+    total, malformed = window + 120, {ENGINE_PART_ITEMS, window - 1, window, window + 1}
+    lines = [
+        f'{{"id": {n}, "text": broken'
+        if n in malformed
+        else json.dumps({"id": n, "text": f"{TEXTS[n % len(TEXTS)]} (row {n})"})
+        for n in range(total)
+    ]
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("\n".join(lines), "utf-8")  # no newline after the last line
+
+    assert _label(source, out) == 1
+
+    labeled = _read_output(out)
+    assert [row["id"] for row in labeled] == [n for n in range(total) if n not in malformed]
+    for row in labeled:
+        assert row["guard_content_sha256"] == content_sha256(row["text"])
+        assert row["guard_action"] in ("allow", "review", "block")
+    rejects = [json.loads(line) for line in rejects_path(out).read_text("utf-8").splitlines()]
+    assert [r["where"] for r in rejects] == [f"line {n + 1}" for n in sorted(malformed)]
+    engine = create_engine(embedded)
+    with engine.connect() as connection:
+        jobs = connection.execute(select(Job.total).order_by(Job.created_at)).scalars().all()
+    engine.dispose()
+    assert jobs == [window - 2, total - window - 2]
+
+
 def test_killed_label_run_resumes_without_losing_or_repeating_rows(embedded, tmp_path):
-    total, window = 240, 16
+    # One-item tasks: windows of EMBEDDED_WINDOW_TASKS records, several in the file.
+    total, window = 240, EMBEDDED_WINDOW_TASKS
     rows = [{"id": n, "text": f"{TEXTS[n % len(TEXTS)]} (row {n})"} for n in range(total)]
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     _write_input(source, rows)
-    env = {**os.environ, "GUARDQ_DATABASE_URL": embedded, "GUARDQ_BULK_TASK_ITEMS": str(window)}
+    env = {**os.environ, "GUARDQ_DATABASE_URL": embedded, "GUARDQ_BULK_TASK_ITEMS": "1"}
     argv = [sys.executable, "-m", "guardq.cli", "label", str(source), "-o", str(out)]
     argv += ["--model", MODEL]
     run = subprocess.Popen(
@@ -168,8 +207,8 @@ def test_killed_label_run_resumes_without_losing_or_repeating_rows(embedded, tmp
         judged = connection.execute(select(func.count(Item.id))).scalar_one()
     engine.dispose()
     # The resumed run judged only what the checkpoint did not cover (plus, at most, the
-    # window in flight at the kill): it did not start over.
-    assert total <= judged <= total + window
+    # windows in flight at the kill): it did not start over.
+    assert total <= judged <= total + 2 * window
 
 
 def _records_done(out) -> int:
