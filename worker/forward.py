@@ -22,6 +22,7 @@ from worker.attention import attend
 from worker.errors import UnsupportedModelError
 from worker.kv import BatchState, GroupKV, PrefixKV
 from worker.linears import can_pack, make_linear
+from worker.threads import StepThreads
 
 SUPPORTED = ("qwen3",)
 # Scores of one attention call are bounded to this many floats (1 GiB in fp32); a
@@ -69,6 +70,7 @@ class Forward:
         self.scaling = self.layers[0].self_attn.scaling
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
+        self.threads = StepThreads(model, self.device)
         pack = can_pack(self.device, self.dtype)
         self._ops = []
         for layer in self.layers:
@@ -133,6 +135,7 @@ class Forward:
         start = prefix.length if prefix else 0
         plans = [_GroupPlan.build(self, group, decode_columns) for group in groups]
         ids = torch.tensor([token for row in rows for token in row], device=self.device)
+        self.threads.use(len(ids))
         hidden = self.base.embed_tokens(ids)
         cos, sin = self._rope(hidden, start + torch.cat([plan.cols for plan in plans]))
         for index in range(len(self.layers)):
@@ -181,6 +184,7 @@ class Forward:
 
     def decode(self, tokens: Tensor, state: BatchState) -> Tensor:
         """One greedy step for every row of ``state``: feed ``tokens``, get logits."""
+        self.threads.use(len(tokens))
         hidden = self.base.embed_tokens(tokens)
         positions = torch.cat([group.positions for group in state.groups])
         cos, sin = self._rope(hidden, positions)
