@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from api.schemas import SeverityScoresOut, SpanOut
-from api.validation import unstorable
+from guardq.inputs import unstorable
 from guardq.store.enums import EscalationStatus
 from guardq.store.escalations import EscalationView
 from guardq.store.review_queue import ReviewEventView

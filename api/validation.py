@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 
 from api.errors import FieldError, InputError
 from api.schemas import JobCreate, JobItemIn
+from guardq.inputs import unstorable
 from guardq.settings import Settings
 from guardq.store.jobs import NewItem
 from guardq.verdict import Mode
@@ -21,8 +21,6 @@ from guardq.verdict import Mode
 MAX_METADATA_CHARS = 4096
 
 Loc = tuple[str | int, ...]
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_type(value: object) -> str:
@@ -35,31 +33,6 @@ def _json_type(value: object) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
-
-
-def unstorable(value: str) -> tuple[str, str] | None:
-    """Why the audit store cannot hold ``value`` as text (message, type), or None.
-
-    Postgres text cannot hold U+0000, and a lone surrogate (U+D800 to U+DFFF, which JSON
-    escapes can spell) is not Unicode text at all: no UTF-8 encoding, no hash, no row.
-    Refused at the door rather than failing at the worker, where a batch holds other
-    producers' items.
-    """
-    position = value.find("\x00")
-    if position >= 0:
-        return (
-            f"contains the NUL character (U+0000) at position {position}, which the audit "
-            "store cannot hold; remove it",
-            "nul_character",
-        )
-    match = _SURROGATE.search(value)
-    if match:
-        return (
-            f"contains a lone surrogate (U+{ord(match.group()):04X}) at position "
-            f"{match.start()}, which is not Unicode text; send valid UTF-8",
-            "lone_surrogate",
-        )
-    return None
 
 
 def _check_storable(loc: Loc, value: str, errors: list[FieldError]) -> bool:

@@ -29,7 +29,7 @@ from api.review_web import (
     render,
 )
 from api.routes import review_login
-from api.validation import unstorable
+from guardq.inputs import unstorable
 from guardq.store.db import session_scope
 from guardq.store.enums import EscalationStatus
 from guardq.store.models import utcnow

@@ -21,6 +21,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
+from guardq.inputs import unstorable
 from guardq.settings import get_settings
 from guardq.store.jobs import NewItem
 from guardq.verdict import Mode
@@ -79,6 +80,8 @@ class Record:
                 return f"field {name!r} must be a string, got {type(value).__name__}"
             if not value.strip():
                 return f"field {name!r} is empty"
+            if problem := unstorable(value):
+                return f"field {name!r} {problem[0]}"
             values.append(value)
         if fields.mode is Mode.PROMPT:
             return NewItem(text=values[0])

@@ -8,7 +8,8 @@ import tracemalloc
 
 import pytest
 
-from guardq.labeling.readers import Reader
+from guardq.labeling.readers import Fields, Reader
+from guardq.verdict import Mode
 
 
 @pytest.mark.parametrize(
@@ -135,3 +136,17 @@ def test_parquet_cell_over_the_limit_is_refused_by_row(tmp_path):
     assert records[1].error.startswith(f"the cell 'text' is over the limit of {LIMIT}")
     assert records[2].error.startswith("the cell 'blob' is over")
     assert records[3].row == {"text": None, "blob": b""}
+
+
+def test_a_field_the_store_cannot_hold_is_a_rejected_row_naming_it(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "a\\u0000b"}\n{"text": "\\ud800 x"}\n')
+
+    items = [r.item(Fields(Mode.PROMPT)) for r in Reader(path).records()]
+
+    assert items[0].text == "ok"
+    assert items[1] == (
+        "field 'text' contains the NUL character (U+0000) at position 1, which the audit "
+        "store cannot hold; remove it"
+    )
+    assert items[2].startswith("field 'text' contains a lone surrogate (U+D800) at position 0")
