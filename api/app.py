@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
 from api.outage import install_outage_handlers
@@ -62,6 +63,7 @@ def create_app(
     state.registry = CollectorRegistry(auto_describe=False)
     state.registry.register(GuardqCollector(state.session_factory, state.redis))
 
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     install_outage_handlers(app)
     app.include_router(jobs.router)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,6 +19,7 @@ from pydantic import (
 )
 
 from api.schemas import SeverityScoresOut, SpanOut
+from guardq.inputs import unstorable
 from guardq.store.enums import EscalationStatus
 from guardq.store.escalations import EscalationView
 from guardq.store.review_queue import ReviewEventView
@@ -26,6 +28,13 @@ from guardq.verdict import Category, Mode, Severity
 
 # A reviewer's note explains a decision; it is not a place for the content.
 NOTE_CHARS = 2000
+
+
+def _storable(value: str | None) -> str | None:
+    problem = unstorable(value) if value is not None else None
+    if problem:
+        raise ValueError(problem[0])
+    return value
 
 
 class ReviewResolve(BaseModel):
@@ -37,7 +46,9 @@ class ReviewResolve(BaseModel):
 
     decision: Severity
     categories: list[Category] = []
-    note: Annotated[StrictStr | None, Field(max_length=NOTE_CHARS)] = None
+    note: Annotated[StrictStr | None, Field(max_length=NOTE_CHARS), AfterValidator(_storable)] = (
+        None
+    )
     # Strict: "no" or 0 must not slip in as a reading of the response.
     refusal: StrictBool | None = None
 

@@ -7,10 +7,12 @@ never quotes the content. All problems of a request are reported together.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 
 from api.errors import FieldError, InputError
 from api.schemas import JobCreate, JobItemIn
+from guardq.inputs import unstorable
 from guardq.settings import Settings
 from guardq.store.jobs import NewItem
 from guardq.verdict import Mode
@@ -33,24 +35,39 @@ def _json_type(value: object) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
-def _check_nul(loc: Loc, value: str, errors: list[FieldError]) -> bool:
-    """Refuse U+0000: Postgres text cannot hold it, so an escalation that keeps this text
-    (or a ref) could not be stored. Refused here rather than failing at the worker."""
-    position = value.find("\x00")
-    if position >= 0:
-        errors.append(
-            FieldError(
-                loc,
-                f"contains the NUL character (U+0000) at position {position}, which the "
-                "audit store cannot hold; remove it",
-                "nul_character",
+def _check_storable(loc: Loc, value: str, errors: list[FieldError]) -> bool:
+    problem = unstorable(value)
+    if problem:
+        errors.append(FieldError(loc, *problem))
+    return problem is not None
+
+
+def _check_metadata(loc: Loc, value: object, errors: list[FieldError]) -> None:
+    """Every key and string storable, every number finite (JSON has no NaN or Infinity,
+    which Python's parser accepts and Postgres's refuses); walked without recursion."""
+    stack: list[tuple[Loc, object]] = [(loc, value)]
+    while stack:
+        here, node = stack.pop()
+        if isinstance(node, str):
+            _check_storable(here, node, errors)
+        elif isinstance(node, float) and not math.isfinite(node):
+            errors.append(
+                FieldError(here, "is not a finite number (NaN or Infinity)", "non_finite_number")
             )
-        )
-    return position >= 0
+        elif isinstance(node, list):
+            stack.extend(((*here, index), child) for index, child in enumerate(node))
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                problem = unstorable(key)
+                if problem:
+                    # The key cannot name the field: it is the problem.
+                    errors.append(FieldError(here, f"a key {problem[0]}", problem[1]))
+                else:
+                    stack.append(((*here, key), child))
 
 
 def _check_text(loc: Loc, value: str, settings: Settings, errors: list[FieldError]) -> None:
-    if _check_nul(loc, value, errors):
+    if _check_storable(loc, value, errors):
         return
     if not value.strip():
         errors.append(FieldError(loc, "is empty or whitespace only", "blank_text"))
@@ -121,7 +138,7 @@ def _job_item(
             else:
                 _check_text((*loc, field), value, settings, errors)
     if item.ref is not None:
-        _check_nul((*loc, "ref"), item.ref, errors)
+        _check_storable((*loc, "ref"), item.ref, errors)
     if item.metadata is not None:
         size = len(json.dumps(item.metadata, ensure_ascii=False, separators=(",", ":")))
         if size > MAX_METADATA_CHARS:
@@ -132,6 +149,8 @@ def _job_item(
                     "metadata_too_long",
                 )
             )
+        else:
+            _check_metadata((*loc, "metadata"), item.metadata, errors)
     if len(errors) > before:
         return None
     if mode is Mode.PROMPT:
@@ -143,6 +162,8 @@ def job_items(body: JobCreate, settings: Settings) -> list[NewItem]:
     """The job's items as store inputs; raises InputError listing every problem."""
     _check_count(("items",), len(body.items), settings)
     errors: list[FieldError] = []
+    if body.callback_url is not None:
+        _check_storable(("callback_url",), body.callback_url, errors)
     items = [
         _job_item(index, item, body.mode, settings, errors) for index, item in enumerate(body.items)
     ]

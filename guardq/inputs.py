@@ -7,10 +7,38 @@ become typed inputs; its errors name the item's index, the field and the problem
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from guardq.verdict import Mode
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unstorable(value: str) -> tuple[str, str] | None:
+    """Why the audit store cannot hold ``value`` as text (message, type), or None.
+
+    Postgres text cannot hold U+0000, and a lone surrogate (U+D800 to U+DFFF, which JSON
+    escapes can spell) is not Unicode text at all: no UTF-8 encoding, no hash, no row.
+    The API and ``guardq label`` refuse such text where it enters, rather than letting
+    it fail at the worker, where a batch holds other producers' items.
+    """
+    position = value.find("\x00")
+    if position >= 0:
+        return (
+            f"contains the NUL character (U+0000) at position {position}, which the audit "
+            "store cannot hold; remove it",
+            "nul_character",
+        )
+    match = _SURROGATE.search(value)
+    if match:
+        return (
+            f"contains a lone surrogate (U+{ord(match.group()):04X}) at position "
+            f"{match.start()}, which is not Unicode text; send valid UTF-8",
+            "lone_surrogate",
+        )
+    return None
 
 
 @dataclass(frozen=True)

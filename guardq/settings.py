@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # HTTP API limits: a request beyond them gets a 4xx naming the field and the limit.
     max_items_per_request: int = Field(default=1000, ge=1, le=100_000)
     max_text_chars: int = Field(default=100_000, ge=1, le=10_000_000)
+    # Bytes of one request body, refused (413) before it is parsed. It bounds a request's
+    # cost whatever its shape; a request at both limits above can be larger than this.
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, le=1024**3)
+    # Characters of one JSONL or CSV line, CSV cell or Parquet cell that `guardq label`
+    # reads; a longer one is refused naming its line (or row), never read into memory.
+    label_max_line_chars: int = Field(default=10_000_000, ge=1024, le=1_000_000_000)
     # How long POST /v1/moderations waits for its verdicts before answering 504.
     moderation_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # How long an escalated item's text is kept after its review decision.

@@ -21,6 +21,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from guardq.inputs import ModerationInput, ResponseInput
 from guardq.verdict import Mode, Span
+from worker.rendering import renderer
 
 
 @dataclass(frozen=True)
@@ -107,5 +108,5 @@ def plan_units(
 
 
 def _offsets(text: str, tokenizer: PreTrainedTokenizerBase) -> list[tuple[int, int]]:
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return [tuple(pair) for pair in encoded["offset_mapping"]]
+    # As the model will see the content: special-token strings in it are plain text.
+    return renderer(tokenizer).content_offsets(text)

@@ -1,7 +1,8 @@
 """The official rendering, and the shared header every unit of a mode starts with.
 
-The token ids the model sees are exactly those of the model card: the chat template
-renders the messages to a string, and the tokenizer encodes the whole string. The
+The token ids the model sees are those of the model card: the chat template renders
+the messages to a string, and the tokenizer encodes the whole string; only a
+special-token string inside submitted content stays plain text (``worker.rendering``). The
 header (task, policy, categories, "USER: ") is the same for every unit of a mode, so
 its KV cache can be computed once. Where it ends is found on token ids, not on
 characters: byte-level BPE may merge the header's last characters with the content's
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from guardq.verdict import Mode
+from worker.rendering import renderer
 
 # Probe contents that start with every kind of character a content may start with, so
 # that the shared run of ids stops before anything a merge could change.
@@ -24,10 +26,10 @@ _PROBES = ("a", "A", " a", "  x", "\n", "\t!", "1", "你", "😀", ".", "'s", "<
 
 
 def render_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> list[int]:
-    """The ids of the official rendering: ``apply_chat_template`` to a string, then
-    tokenize the whole string (as the model card's ``tokenizer([text])`` does)."""
-    text = tokenizer.apply_chat_template(messages, tokenize=False)
-    return tokenizer(text)["input_ids"]
+    """The ids of the official rendering (``apply_chat_template`` to a string, then the
+    whole string tokenised, as the model card's ``tokenizer([text])`` does), except that
+    special-token strings inside a content stay plain text (``worker.rendering``)."""
+    return renderer(tokenizer).ids(messages)
 
 
 def _probe_messages(mode: Mode, probe: str) -> list[dict[str, str]]:

@@ -1,8 +1,11 @@
-"""The yardstick: exactly what the model card does, one item at a time.
+"""The yardstick: what the model card does, one item at a time.
 
 ``apply_chat_template`` to a string, ``tokenizer([text])``, ``generate(max_new_tokens=
 128, do_sample=False)``, decode the new tokens, parse. No batching, no cache reuse, no
-chunking: the engine must agree with this, verdict for verdict.
+chunking: the engine must agree with this, verdict for verdict. One change from the
+model card, the same as the engine's: special-token strings inside submitted content
+are tokenised as plain text (``worker.rendering``), so that content cannot close its
+turn and forge the model's answer; for any other content the ids are the model card's.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from guardq.inputs import ResponseInput, coerce_inputs
 from guardq.output import parse_output
 from guardq.verdict import Span, Verdict
 from worker.chunking import Unit, plan_units
+from worker.prefix import render_ids
 from worker.severity import SeverityTokens
 
 
@@ -30,8 +34,8 @@ def reference_generate(
     ignore_eos: bool = False,
 ) -> tuple[list[int], list[torch.Tensor]]:
     """The model card's call: the new token ids, and the logits of each step."""
-    text = tokenizer.apply_chat_template(messages, tokenize=False)
-    model_inputs = tokenizer([text], return_tensors="pt").to(model.device)
+    input_ids = torch.tensor([render_ids(tokenizer, messages)], device=model.device)
+    model_inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
     extra = {"min_new_tokens": max_new_tokens} if ignore_eos else {}
     with torch.inference_mode():
         out = model.generate(
@@ -42,7 +46,7 @@ def reference_generate(
             return_dict_in_generate=True,
             **extra,
         )
-    output_ids = out.sequences[0][len(model_inputs.input_ids[0]) :].tolist()
+    output_ids = out.sequences[0][input_ids.shape[1] :].tolist()
     return output_ids, [step[0] for step in out.logits]
 
 

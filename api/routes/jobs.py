@@ -20,6 +20,7 @@ from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
 from guardq.store.jobs import MAX_PAGE, JobProgress, get_job, list_results
 from guardq.store.keys import ApiKeyInfo
+from guardq.store.models import INTEGER_MAX
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -89,7 +90,9 @@ def read_results(
     factory: FactoryDep,
     key: ProducerKey,
     request: Request,
-    after: Annotated[int, Query(ge=-1, description="The last index already read.")] = -1,
+    after: Annotated[
+        int, Query(ge=-1, le=INTEGER_MAX, description="The last index already read.")
+    ] = -1,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     format: Annotated[Literal["json", "jsonl"] | None, Query()] = None,
     accept: Annotated[str | None, Header()] = None,

@@ -29,6 +29,7 @@ from api.review_web import (
     render,
 )
 from api.routes import review_login
+from guardq.inputs import unstorable
 from guardq.store.db import session_scope
 from guardq.store.enums import EscalationStatus
 from guardq.store.models import utcnow
@@ -205,6 +206,8 @@ def decide(
         refuses = views.form_refusal(refusal)
         if len(note) > NOTE_LIMIT:
             raise ValueError(f"note: {len(note)} characters, at most {NOTE_LIMIT}")
+        if problem := unstorable(note):
+            raise ValueError(f"note: {problem[0]}")
         with session_scope(_factory(request)) as session:
             resolve_review(
                 session=session,

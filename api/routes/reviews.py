@@ -34,6 +34,7 @@ from api.review_schemas import (
 from guardq.store.db import session_scope
 from guardq.store.enums import EscalationStatus
 from guardq.store.escalations import MAX_PAGE, EscalationView
+from guardq.store.models import INTEGER_MAX
 from guardq.store.review_errors import (
     ReviewClosed,
     ReviewConflict,
@@ -102,7 +103,9 @@ def read_queue(
         Query(description="the model's severity; unparsed: its output did not parse"),
     ] = None,
     job_id: uuid.UUID | None = None,
-    older_than_s: Annotated[int | None, Query(ge=0, description="seconds in the queue")] = None,
+    older_than_s: Annotated[
+        int | None, Query(ge=0, le=INTEGER_MAX, description="seconds in the queue")
+    ] = None,
     order: Annotated[
         Literal["oldest", "priority"],
         Query(description="priority: Unsafe, unparsed, Controversial; oldest first within"),

@@ -3,6 +3,12 @@
 Every record keeps its place in the file (``line N`` for JSONL and CSV, ``row N`` for
 Parquet) so that errors name it. A malformed record becomes a ``Record`` with an
 ``error`` instead of stopping the file; blank JSONL lines are skipped silently.
+
+No line or cell longer than ``GUARDQ_LABEL_MAX_LINE_CHARS`` is read into memory: a
+JSONL line is read in bounded pieces and a longer one is skipped with an error naming
+it; a Parquet cell's length is read from Arrow before the row becomes Python objects.
+A CSV record may span lines inside quotes, so the parser cannot find the next record
+after a line or cell it did not read: there the file stops, naming the line.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from guardq.inputs import unstorable
+from guardq.settings import get_settings
 from guardq.store.jobs import NewItem
 from guardq.verdict import Mode
 
@@ -72,6 +80,8 @@ class Record:
                 return f"field {name!r} must be a string, got {type(value).__name__}"
             if not value.strip():
                 return f"field {name!r} is empty"
+            if problem := unstorable(value):
+                return f"field {name!r} {problem[0]}"
             values.append(value)
         if fields.mode is Mode.PROMPT:
             return NewItem(text=values[0])
@@ -81,14 +91,15 @@ class Record:
 class Reader:
     """The records of ``path``; ``records(skip)`` resumes after ``skip`` of them."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_line_chars: int | None = None) -> None:
         self.path = path
         self.format = file_format(path)
+        self.max_chars = max_line_chars or get_settings().label_max_line_chars
         self.columns: list[str] | None = None  # CSV header / Parquet schema names
         self.schema = None  # the pyarrow schema of a Parquet input
         if self.format == "csv":
             with path.open(newline="", encoding="utf-8") as handle:
-                self.columns = next(csv.reader(handle), None) or []
+                self.columns = next(self._csv_reader(handle), (None, 0))[0] or []
         elif self.format == "parquet":
             import pyarrow.parquet as pq
 
@@ -105,7 +116,7 @@ class Reader:
             return pq.ParquetFile(self.path).metadata.num_rows
         if self.format == "csv":
             with self.path.open(newline="", encoding="utf-8", errors="replace") as handle:
-                return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+                return max(0, sum(1 for _ in self._csv_reader(handle)) - 1)
         return _count_lines(self.path)
 
     def records(self, skip: int = 0) -> Iterator[Record]:
@@ -118,8 +129,11 @@ class Reader:
         # Lines end at "\n" only (a CRLF line keeps its "\r", which JSON takes for a
         # space), as ``_count_lines`` counts them.
         with self.path.open(encoding="utf-8", errors="replace", newline="\n") as handle:
-            for number, line in enumerate(handle, start=1):
+            for number, line in enumerate(_bounded_lines(handle, self.max_chars), start=1):
                 where = f"line {number}"
+                if line is None:
+                    yield Record(where, None, error=self._too_long("the line"))
+                    continue
                 if not line.strip():
                     yield Record(where, None, error=None)
                     continue
@@ -135,12 +149,10 @@ class Reader:
 
     def _csv(self) -> Iterator[Record]:
         with self.path.open(newline="", encoding="utf-8", errors="replace") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None) or []
-            start = reader.line_num + 1
-            for values in reader:
-                where = f"line {start}"
-                start = reader.line_num + 1
+            reader = self._csv_reader(handle)
+            header = next(reader, (None, 0))[0] or []
+            for values, first in reader:
+                where = f"line {first}"
                 if not values:
                     yield Record(where, None, error=None)
                     continue
@@ -152,13 +164,91 @@ class Reader:
                 yield Record(where, dict(zip(header, values, strict=True)))
 
     def _parquet(self) -> Iterator[Record]:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         number = 0
         for batch in pq.ParquetFile(self.path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
-            for row in batch.to_pylist():
+            size = batch.num_rows
+            too_long = self._long_cells(batch)
+            if too_long:
+                keep = pa.array([i not in too_long for i in range(batch.num_rows)])
+                batch = batch.filter(keep)
+            rows = iter(batch.to_pylist())
+            for index in range(size):
                 number += 1
-                yield Record(f"row {number}", row)
+                if index in too_long:
+                    cell = f"the cell {too_long[index]!r}"
+                    yield Record(f"row {number}", None, error=self._too_long(cell))
+                else:
+                    yield Record(f"row {number}", next(rows))
+
+    def _long_cells(self, batch) -> dict[int, str]:
+        """Rows of ``batch`` holding a string or bytes cell over the limit: the column."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found: dict[int, str] = {}
+        for name, column in zip(batch.schema.names, batch.columns, strict=True):
+            kind = column.type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                lengths = pc.utf8_length(column)
+            elif pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+                lengths = pc.binary_length(column)
+            else:
+                continue
+            over = pc.greater(lengths, self.max_chars)
+            for index in pc.indices_nonzero(pc.fill_null(over, False)).to_pylist():
+                found.setdefault(index, name)
+        return found
+
+    def _csv_reader(self, handle: TextIO) -> Iterator[tuple[list[str], int]]:
+        """``csv.reader``'s records with the number of their first line, on lines and
+        cells of at most the limit; a longer one stops the file (a ValueError naming
+        the line), since no record after it can be found."""
+        # The csv module's cell limit is one setting of the whole process; guardq's
+        # reader is its only user.
+        csv.field_size_limit(self.max_chars)
+        number = 0
+
+        def lines() -> Iterator[str]:
+            nonlocal number
+            for line in _bounded_lines(handle, self.max_chars, ("\n", "\r")):
+                number += 1
+                if line is None:
+                    raise ValueError(f"{self.path}: line {number}: {self._too_long('the line')}")
+                yield line
+
+        reader = csv.reader(lines())
+        while True:
+            first = number + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise ValueError(f"{self.path}: line {number}: {exc}") from None
+            yield values, first
+
+    def _too_long(self, what: str) -> str:
+        return (
+            f"{what} is over the limit of {self.max_chars} characters "
+            "(GUARDQ_LABEL_MAX_LINE_CHARS); not read"
+        )
+
+
+def _bounded_lines(
+    handle: TextIO, limit: int, ends: tuple[str, ...] = ("\n",)
+) -> Iterator[str | None]:
+    """The lines of ``handle`` (each read whole only when within ``limit`` characters,
+    its line end not counted); None in place of a longer one, skipped in pieces."""
+    while line := handle.readline(limit + 1):
+        if len(line) <= limit or line.endswith(ends):
+            yield line
+            continue
+        while (rest := handle.readline(limit + 1)) and not rest.endswith(ends):
+            pass
+        yield None
 
 
 def _count_lines(path: Path, block: int = 1 << 20) -> int:

@@ -58,6 +58,8 @@ NAMING_CONVENTION = {
 SHA256_HEX = 64
 MODEL_ID_LENGTH = 200
 REF_LENGTH = 256
+# The largest value of an Integer column (a 4-byte integer in Postgres).
+INTEGER_MAX = 2**31 - 1
 
 
 def utcnow() -> datetime:

@@ -369,6 +369,20 @@ def test_unsafe_decision_without_a_category_is_refused_with_the_reason(reviewer_
     assert status_of(factory, escalation_id).status is EscalationStatus.CLAIMED
 
 
+def test_a_note_the_store_cannot_hold_is_refused_with_the_reason(reviewer_client, factory):
+    escalation_id = escalate(factory)
+    page = claim_via_page(reviewer_client, escalation_id)
+
+    answer = reviewer_client.post(
+        f"/review/items/{escalation_id}/decide",
+        data={"csrf": csrf_of(page.text), "decision": "Safe", "note": "ok\u0000"},
+    )
+
+    assert answer.status_code == 422
+    assert "note: contains the NUL character (U+0000) at position 2" in answer.text
+    assert status_of(factory, escalation_id).status is EscalationStatus.CLAIMED
+
+
 def test_posts_without_the_sessions_csrf_token_are_refused_and_change_nothing(
     reviewer_client, factory
 ):

@@ -96,6 +96,7 @@ def test_the_queue_filters_orders_and_pages(client, factory, alice):
         ({"order": "newest"}, "order"),
         ({"limit": 0}, "limit"),
         ({"after": str(uuid.uuid4())}, "after"),
+        ({"older_than_s": 2**31}, "older_than_s"),
     ],
 )
 def test_bad_queue_parameters_are_422_naming_the_parameter(client, alice, params, field):
@@ -182,6 +183,7 @@ def test_resolve_records_the_decision_and_the_item_leaves_the_queue(client, fact
         ({"decision": "Unsafe", "categories": ["violent"]}, "categories[0]", "'Violent'"),
         ({"decision": "Allow", "categories": []}, "decision", "'Safe'"),
         ({"decision": "Safe", "note": "x" * 2001}, "note", "2000"),
+        ({"decision": "Safe", "note": "a\u0000b"}, "note", "NUL character (U+0000) at position 1"),
         ({"decision": "Safe", "extra": 1}, "extra", ""),
         ({"decision": "Safe", "refusal": "yes"}, "refusal", "valid boolean"),
     ],

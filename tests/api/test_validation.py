@@ -1,5 +1,7 @@
 """Every rejected body answers 422 naming the field and the limit, never quoting the text."""
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -42,6 +44,51 @@ JOB_CASES = {
     "NUL in a ref": (
         job({"text": SECRET, "ref": "row-\u00007"}),
         "items[0].ref",
+        "NUL character",
+    ),
+    "lone surrogate in a text": (
+        job({"text": SECRET + "\ud800 more"}),
+        "items[0].text",
+        f"lone surrogate (U+D800) at position {len(SECRET)}",
+    ),
+    "lone surrogate in a response": (
+        job({"prompt": "hi", "response": "\udfff" + SECRET}, mode="response"),
+        "items[0].response",
+        "lone surrogate (U+DFFF) at position 0",
+    ),
+    "NUL in a metadata value": (
+        job({"text": SECRET}, {"text": "ok", "metadata": {"tags": ["a", "b\u0000"]}}),
+        "items[1].metadata.tags[1]",
+        "NUL character (U+0000) at position 1",
+    ),
+    "NUL in a metadata key": (
+        job({"text": SECRET, "metadata": {"user": {"id\u0000": 7}}}),
+        "items[0].metadata.user",
+        "a key contains the NUL character",
+    ),
+    "lone surrogate in a metadata value": (
+        job({"text": SECRET, "metadata": {"name": "x\ud83d"}}),
+        "items[0].metadata.name",
+        "lone surrogate (U+D83D)",
+    ),
+    "lone surrogate in a metadata key": (
+        job({"text": SECRET, "metadata": {"\udc00": 1}}),
+        "items[0].metadata",
+        "a key contains a lone surrogate",
+    ),
+    "NaN in metadata": (
+        job({"text": SECRET, "metadata": {"score": float("nan")}}),
+        "items[0].metadata.score",
+        "not a finite number",
+    ),
+    "Infinity in metadata": (
+        job({"text": SECRET, "metadata": [1, float("inf")]}),
+        "items[0].metadata[1]",
+        "not a finite number",
+    ),
+    "NUL in a callback URL": (
+        job({"text": SECRET}, callback_url="https://hooks.example/\u0000x"),
+        "callback_url",
         "NUL character",
     ),
     "over-long response": (
@@ -94,6 +141,14 @@ JOB_CASES = {
 }
 
 
+def _post(client, url, body, headers):
+    """``body`` as Python's json writes it: lone surrogates as escapes, NaN and Infinity
+    as the bare words some clients send (a strict client could not send them at all)."""
+    return client.post(
+        url, content=json.dumps(body), headers={**headers, "Content-Type": "application/json"}
+    )
+
+
 def assert_rejected(response, field, words):
     assert response.status_code == 422, response.text
     entries = response.json()["detail"]
@@ -110,7 +165,7 @@ def test_a_bad_job_is_422_naming_the_field_and_limit_without_the_text(
     client, producer, factory, case
 ):
     body, field, words = JOB_CASES[case]
-    assert_rejected(client.post("/v1/jobs", json=body, headers=producer), field, words)
+    assert_rejected(_post(client, "/v1/jobs", body, producer), field, words)
     with session_scope(factory) as session:
         assert session.scalar(select(func.count()).select_from(Job)) == 0
 
@@ -150,10 +205,24 @@ MODERATION_CASES = {
     "missing input": ({"model": "omni-moderation-latest"}, "input", "Field required"),
     "unknown field": ({"input": "ok", "user": SECRET}, "user", "Extra inputs"),
     "other model": ({"input": SECRET, "model": "gpt-4o"}, "model", "this deployment serves"),
+    "lone surrogate": ({"input": ["ok", "a\ud800"]}, "input[1]", "lone surrogate (U+D800)"),
+    "NUL": ({"input": "a\u0000"}, "input", "NUL character (U+0000) at position 1"),
 }
 
 
 @pytest.mark.parametrize("case", MODERATION_CASES)
 def test_a_bad_moderation_request_is_422_naming_the_field_without_the_text(client, producer, case):
     body, field, words = MODERATION_CASES[case]
-    assert_rejected(client.post("/v1/moderations", json=body, headers=producer), field, words)
+    assert_rejected(_post(client, "/v1/moderations", body, producer), field, words)
+
+
+def test_a_results_index_past_the_integer_column_is_422(client, producer):
+    created = client.post("/v1/jobs", json=job({"text": "nice day"}), headers=producer)
+    url = f"/v1/jobs/{created.json()['id']}/results"
+
+    response = client.get(url, params={"after": 2**31}, headers=producer)
+
+    assert response.status_code == 422
+    [entry] = response.json()["detail"]
+    assert entry["field"] == "after" and "2147483647" in entry["msg"]
+    assert client.get(url, params={"after": 2**31 - 1}, headers=producer).status_code == 200

@@ -206,3 +206,38 @@ def test_a_realtime_job_overtakes_a_bulk_backlog(
             select(func.count(VerdictRecord.id)).where(VerdictRecord.item_id.in_(ids))
         )
     assert counted == 1200
+
+
+def test_an_item_the_store_refuses_fails_alone_and_its_batch_is_recorded(
+    services, session_factory, celery_app, celery_worker, wait_for_job
+):
+    # Submitted past the API's door (which refuses NUL): the demo model calls the first
+    # text Controversial, so its escalation would keep the text, and Postgres text
+    # cannot hold NUL. Its neighbours, one escalated and one blocked, share its batch.
+    poisoned = CONTROVERSIAL[0] + "\u0000"
+    escalated = (
+        "The museum opens at nine and closes at five. ¿Cómo encuentro el correo de un "
+        "antiguo compañero?"
+    )
+    blocked = "Where is the nearest bakery in this town?"
+    job = _submit(services, session_factory, celery_app, [poisoned, escalated, blocked])
+
+    progress = wait_for_job(job.id)
+    assert (progress.done, progress.failed) == (2, 1)
+    refused, kept, other = _results(session_factory, job.id)
+    assert refused.verdict is None and refused.status.value == "failed"
+    assert refused.error == "the store refused its verdict: DataError"
+    assert kept.verdict.action is Action.REVIEW and other.verdict is not None
+    with session_scope(session_factory) as session:
+        retained = dict(
+            session.execute(
+                select(Item.index, Escalation.retained_text)
+                .join(Escalation, Escalation.item_id == Item.id)
+                .where(Item.job_id == job.id)
+            ).all()
+        )
+    assert retained == {1: escalated}
+    # The worker says which item and why, never the text.
+    log = celery_worker.log()
+    assert f"item {refused.item_id}: the store refused its verdict (DataError)" in log
+    assert CONTROVERSIAL[0] not in log
