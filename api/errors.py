@@ -66,7 +66,7 @@ def error_body(entries: list[dict]) -> dict:
     return {"detail": entries}
 
 
-def _pydantic_entry(error: dict) -> dict:
+def pydantic_entry(error: dict) -> dict:
     loc, kind = tuple(error.get("loc", ())), error.get("type", "")
     if kind == "json_invalid":
         # loc is ("body", character offset): name the body, say where it broke.
@@ -78,7 +78,7 @@ def _pydantic_entry(error: dict) -> dict:
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    entries = [_pydantic_entry(error) for error in exc.errors()]
+    entries = [pydantic_entry(error) for error in exc.errors()]
     return JSONResponse(status_code=422, content=error_body(entries))
 
 
