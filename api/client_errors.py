@@ -37,9 +37,15 @@ Render = Callable[[int, str, str | None], dict[str, Any]]
 class ClientError(Exception):
     """An answer in the client's error format: ``status``, a message, the field."""
 
-    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
-        self.status, self.message, self.param = status, message, param
+        self.status, self.message, self.param, self.headers = status, message, param, headers
 
 
 def _joined(entries: Sequence[tuple[str, str]]) -> tuple[str, str | None]:
@@ -57,7 +63,7 @@ def _detail_message(detail: Any) -> str:
 def _answer(exc: Exception) -> tuple[int, str, str | None, dict[str, str] | None]:
     """Status, message, field and headers of an error; raises what is not an answer."""
     if isinstance(exc, ClientError):
-        return exc.status, exc.message, exc.param, None
+        return exc.status, exc.message, exc.param, exc.headers
     if isinstance(exc, HTTPException):
         return exc.status_code, _detail_message(exc.detail), None, exc.headers
     if isinstance(exc, RequestValidationError):

@@ -165,6 +165,8 @@ async def create_chat_completion(
             f"the model's answer did not parse ({verdict.error or verdict.reason}); guardq "
             f"reports no verdict rather than a guessed one (policy: {verdict.action.value}, "
             f"job {job_id})",
+            # The OpenAI client retries 5xx answers; asking the model again changes nothing.
+            headers={"x-should-retry": "false"},
         )
     content = answer_text(verdict, mode)
     messages = [{"role": "user", "content": item.prompt if mode is Mode.RESPONSE else item.text}]
