@@ -5,14 +5,22 @@ accepts. No worker runs here (tests/integration drives the verdicts)."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from api.app import create_app
 from api.client_errors import ClientErrorRoute
 from api.routes import chat, dify, litellm
+from guardq.output import parse_output
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
-from guardq.store.models import Job
+from guardq.store.models import Item, Job, VerdictRecord
+from guardq.store.verdicts import record_verdict
+from guardq.verdict import Mode
 
 from .conftest import MAX_ITEMS, MAX_TEXT_CHARS
 
@@ -243,3 +251,71 @@ def test_a_litellm_request_guardq_cannot_judge_is_a_400(
     assert error["param"] == field
     assert words in error["message"]
     assert job_count(factory) == 0
+
+
+# An answer the model gave that did not parse --------------------------------------
+
+
+@pytest.fixture
+def patient_client(settings, factory, redis):
+    """The API waiting long enough for the test to record the verdict itself."""
+    app = create_app(
+        settings.model_copy(update={"moderation_timeout_s": 60}), session_factory=factory
+    )
+    with TestClient(app) as client:
+        yield client
+
+
+def answered_with(client, factory, settings, path: str, body: dict, headers, model_output: str):
+    """The response to ``body`` once the item it queued is recorded as the model answered
+    ``model_output``, the way a worker records it (parsed by guardq's one parser, decided
+    by the policy)."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(client.post, path, json=body, headers=headers)
+        while True:
+            with session_scope(factory) as session:
+                item = session.scalars(
+                    select(Item)
+                    .outerjoin(VerdictRecord, VerdictRecord.item_id == Item.id)
+                    .where(VerdictRecord.id.is_(None))
+                ).first()
+            if item is not None or pending.done():
+                break
+            time.sleep(0.05)
+        assert item is not None, pending.result().text
+        verdict = parse_output(model_output, Mode.PROMPT)
+        with session_scope(factory) as session:
+            record_verdict(
+                session=session,
+                item_id=item.id,
+                verdict=verdict,
+                decision=settings.policy.decide(verdict),
+                model_id=settings.model,
+            )
+        return pending.result()
+
+
+UNPARSED = "Safety: Probably fine\nCategories: None"
+
+
+def test_an_unparsed_verdict_is_an_error_never_a_made_up_safe(
+    patient_client, factory, settings, producer
+):
+    body = {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+    response = answered_with(patient_client, factory, settings, CHAT, body, producer, UNPARSED)
+    error = openai_error(response, 502, "BadGatewayError")
+    assert "did not parse" in error["message"] and "policy: review" in error["message"]
+    assert response.headers["x-should-retry"] == "false"
+    assert "choices" not in response.json() and "Safety: Safe" not in response.text
+
+
+def test_dify_and_litellm_flag_an_unparsed_verdict(patient_client, factory, settings, producer):
+    body = {"point": "app.moderation.output", "params": {"app_id": "a", "text": "hi"}}
+    dify_answer = answered_with(patient_client, factory, settings, DIFY, body, producer, UNPARSED)
+    assert dify_answer.json()["flagged"] is True
+    body = {"texts": ["hi"], "input_type": "request"}
+    litellm_answer = answered_with(
+        patient_client, factory, settings, LITELLM, body, producer, UNPARSED
+    )
+    assert litellm_answer.json()["action"] == "BLOCKED"
+    assert litellm_answer.json()["blocked_reason"].startswith("guardq: unparsed, review: ")
