@@ -319,3 +319,19 @@ def test_dify_and_litellm_flag_an_unparsed_verdict(patient_client, factory, sett
     )
     assert litellm_answer.json()["action"] == "BLOCKED"
     assert litellm_answer.json()["blocked_reason"].startswith("guardq: unparsed, review: ")
+
+
+def test_a_store_that_is_down_is_a_503_in_each_clients_format(settings):
+    down = settings.model_copy(
+        update={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/guardq"}
+    )
+    headers = {"Authorization": "Bearer gq_anything"}
+    with TestClient(create_app(down)) as client:
+        chat_answer = client.post(CHAT, json={"messages": []}, headers=headers)
+        error = openai_error(chat_answer, 503, "ServiceUnavailableError")
+        assert error["message"] == "the audit store (PostgreSQL) is unreachable"
+        assert chat_answer.headers["Retry-After"] == "5"
+        dify_answer = client.post(DIFY, json={"point": "ping"}, headers=headers)
+        dify_error(dify_answer, 503, "service_unavailable")
+        litellm_answer = client.post(LITELLM, json={"input_type": "request"}, headers=headers)
+        openai_error(litellm_answer, 503, "ServiceUnavailableError")
