@@ -175,6 +175,30 @@ def test_a_user_and_assistant_pair_is_response_moderation(guardq, session_factor
     assert answered
 
 
+def test_a_long_input_is_answered_with_its_aggregated_verdict(guardq, session_factory):
+    url, key = guardq
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+    # Several of the worker's 2,048-token windows (GUARDQ_CHUNK_TOKENS). The demo model,
+    # trained on short texts, cannot answer such windows: the aggregate is unparsed,
+    # which must come back as an error, never as Safe.
+    text = " ".join(prompt for prompt in PROMPTS * 40)
+    try:
+        completion = client.chat.completions.create(
+            messages=[{"role": "user", "content": text}], model=SERVED
+        )
+    except openai.APIStatusError as exc:
+        assert exc.status_code == 502 and "did not parse" in exc.message
+        assert exc.response.headers["x-should-retry"] == "false"
+        job_id = re.search(r"job ([0-9a-f-]{36})", exc.message).group(1)
+        (verdict,) = stored_verdicts(session_factory, job_id)
+        assert verdict.severity is None and verdict.action.value != "allow"
+    else:
+        job_id = completion.model_extra["guardq"]["job_id"]
+        (verdict,) = stored_verdicts(session_factory, job_id)
+        assert completion.choices[0].message.content == answer_text(verdict, Mode.PROMPT)
+    assert verdict.chunk_count > 1
+
+
 def test_a_known_verdict_is_the_models_own_lines(guardq, known):
     url, key = guardq
     client = openai.OpenAI(base_url=f"{url}/v1", api_key=key)
