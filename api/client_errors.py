@@ -106,7 +106,7 @@ class ClientErrorRoute(APIRoute):
         async def route(request: Request) -> Response:
             try:
                 return await handler(request)
-            except Exception as exc:  # noqa: BLE001 - _answer re-raises the rest
+            except Exception as exc:  # _answer raises again what is not an answer
                 status, message, param, headers = _answer(exc)
                 return JSONResponse(render(status, message, param), status, headers=headers)
 

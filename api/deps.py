@@ -44,11 +44,15 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `guardq keys
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def _verified_key(factory: sessionmaker[Session], presented: str | None) -> ApiKeyInfo:
+def _verified_key(
+    factory: sessionmaker[Session],
+    presented: str | None,
+    send: str = "the header 'Authorization: Bearer <key>'",
+) -> ApiKeyInfo:
     if presented is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing API key: send the header 'Authorization: Bearer <key>'",
+            f"missing API key: send {send}",
             headers=_CHALLENGE,
         )
     # A short transaction of its own: a route that then waits (POST /v1/moderations)
@@ -82,7 +86,9 @@ def gateway_key(
     header_key: Annotated[str | None, Depends(_x_api_key)],
 ) -> ApiKeyInfo:
     """The caller's key from ``Authorization: Bearer`` or, failing that, ``x-api-key``."""
-    return _verified_key(factory, credentials.credentials if credentials else header_key)
+    presented = credentials.credentials if credentials else header_key
+    send = "the header 'x-api-key: <key>' or 'Authorization: Bearer <key>'"
+    return _verified_key(factory, presented, send)
 
 
 CurrentKey = Annotated[ApiKeyInfo, Depends(current_key)]

@@ -67,6 +67,7 @@ def error_body(entries: list[dict]) -> dict:
 
 
 def pydantic_entry(error: dict) -> dict:
+    """One of pydantic's errors as ``{loc, field, msg, type}``, without the input value."""
     loc, kind = tuple(error.get("loc", ())), error.get("type", "")
     if kind == "json_invalid":
         # loc is ("body", character offset): name the body, say where it broke.

@@ -224,7 +224,7 @@ def test_litellm_sends_its_key_as_x_api_key(client, producer, factory):
     assert (response.status_code, response.json()) == (200, {"action": "NONE"})
     assert job_count(factory) == 0
     error = openai_error(client.post(LITELLM, json=body), 401, "UnauthorizedError")
-    assert "missing API key" in error["message"]
+    assert "missing API key: send the header 'x-api-key: <key>'" in error["message"]
     wrong = client.post(LITELLM, json=body, headers={"x-api-key": "nope"})
     openai_error(wrong, 401, "UnauthorizedError")
 
