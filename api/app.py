@@ -18,7 +18,7 @@ from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
 from api.outage import install_outage_handlers
-from api.routes import health, jobs, moderations, review_page, reviews
+from api.routes import chat, dify, health, jobs, litellm, moderations, review_page, reviews
 from guardq.settings import Settings, get_settings
 from guardq.store.db import create_db_engine
 from guardq.store.db import session_factory as build_session_factory
@@ -68,6 +68,9 @@ def create_app(
     install_outage_handlers(app)
     app.include_router(jobs.router)
     app.include_router(moderations.router)
+    app.include_router(chat.router)
+    app.include_router(dify.router)
+    app.include_router(litellm.router)
     app.include_router(reviews.router)
     app.include_router(health.router)
     review_page.install(app)

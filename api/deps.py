@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from guardq.settings import Settings
@@ -44,21 +44,21 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `guardq keys
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def current_key(
-    factory: FactoryDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+def _verified_key(
+    factory: sessionmaker[Session],
+    presented: str | None,
+    send: str = "the header 'Authorization: Bearer <key>'",
 ) -> ApiKeyInfo:
-    """The caller's live API key; 401 when it is missing, unknown or revoked."""
-    if credentials is None:
+    if presented is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing API key: send the header 'Authorization: Bearer <key>'",
+            f"missing API key: send {send}",
             headers=_CHALLENGE,
         )
     # A short transaction of its own: a route that then waits (POST /v1/moderations)
     # must not hold a connection idle in a transaction.
     with session_scope(factory) as session:
-        key = verify_api_key(session=session, key=credentials.credentials)
+        key = verify_api_key(session=session, key=presented)
     if key is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE
@@ -66,14 +66,42 @@ def current_key(
     return key
 
 
+def current_key(
+    factory: FactoryDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKeyInfo:
+    """The caller's live API key; 401 when it is missing, unknown or revoked."""
+    return _verified_key(factory, credentials.credentials if credentials else None)
+
+
+# LiteLLM's generic guardrail sends its configured api_key as this header.
+_x_api_key = APIKeyHeader(
+    name="x-api-key", auto_error=False, description="An API key, as LiteLLM sends it."
+)
+
+
+def gateway_key(
+    factory: FactoryDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header_key: Annotated[str | None, Depends(_x_api_key)],
+) -> ApiKeyInfo:
+    """The caller's key from ``Authorization: Bearer`` or, failing that, ``x-api-key``."""
+    presented = credentials.credentials if credentials else header_key
+    send = "the header 'x-api-key: <key>' or 'Authorization: Bearer <key>'"
+    return _verified_key(factory, presented, send)
+
+
 CurrentKey = Annotated[ApiKeyInfo, Depends(current_key)]
 
 
-def require_role(*roles: KeyRole) -> Callable[[ApiKeyInfo], ApiKeyInfo]:
-    """A dependency admitting keys with one of ``roles``; 403 for the others."""
+def require_role(
+    *roles: KeyRole, source: Callable[..., ApiKeyInfo] = current_key
+) -> Callable[[ApiKeyInfo], ApiKeyInfo]:
+    """A dependency admitting keys (from ``source``) with one of ``roles``; 403 for
+    the others."""
     allowed = " or ".join(role.value for role in roles)
 
-    def check(key: CurrentKey) -> ApiKeyInfo:
+    def check(key: ApiKeyInfo) -> ApiKeyInfo:
         if key.role not in roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -81,9 +109,16 @@ def require_role(*roles: KeyRole) -> Callable[[ApiKeyInfo], ApiKeyInfo]:
             )
         return key
 
+    # Set as an object: a string annotation (this module's future import) naming the
+    # local ``source`` could not be resolved by FastAPI.
+    check.__annotations__["key"] = Annotated[ApiKeyInfo, Depends(source)]
     return check
 
 
 ProducerKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.PRODUCER, KeyRole.ADMIN))]
 # Reviewers settle escalations; producers may not (and reviewers may not submit).
 ReviewerKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.REVIEWER, KeyRole.ADMIN))]
+# LiteLLM's guardrail hook: a producer key sent as a bearer token or as x-api-key.
+GatewayProducerKey = Annotated[
+    ApiKeyInfo, Depends(require_role(KeyRole.PRODUCER, KeyRole.ADMIN, source=gateway_key))
+]

@@ -66,7 +66,8 @@ def error_body(entries: list[dict]) -> dict:
     return {"detail": entries}
 
 
-def _pydantic_entry(error: dict) -> dict:
+def pydantic_entry(error: dict) -> dict:
+    """One of pydantic's errors as ``{loc, field, msg, type}``, without the input value."""
     loc, kind = tuple(error.get("loc", ())), error.get("type", "")
     if kind == "json_invalid":
         # loc is ("body", character offset): name the body, say where it broke.
@@ -78,7 +79,7 @@ def _pydantic_entry(error: dict) -> dict:
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    entries = [_pydantic_entry(error) for error in exc.errors()]
+    entries = [pydantic_entry(error) for error in exc.errors()]
     return JSONResponse(status_code=422, content=error_body(entries))
 
 

@@ -23,7 +23,8 @@ MAX_METADATA_CHARS = 4096
 Loc = tuple[str | int, ...]
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type, for messages ("expected a string, got number")."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -66,7 +67,8 @@ def _check_metadata(loc: Loc, value: object, errors: list[FieldError]) -> None:
                     stack.append(((*here, key), child))
 
 
-def _check_text(loc: Loc, value: str, settings: Settings, errors: list[FieldError]) -> None:
+def check_text(loc: Loc, value: str, settings: Settings, errors: list[FieldError]) -> None:
+    """Append to ``errors`` what is wrong with a text to moderate (unstorable, blank, too long)."""
     if _check_storable(loc, value, errors):
         return
     if not value.strip():
@@ -82,7 +84,8 @@ def _check_text(loc: Loc, value: str, settings: Settings, errors: list[FieldErro
         )
 
 
-def _check_count(loc: Loc, count: int, settings: Settings) -> None:
+def check_count(loc: Loc, count: int, settings: Settings) -> None:
+    """Raise InputError when a request carries more items than GUARDQ_MAX_ITEMS_PER_REQUEST."""
     if count > settings.max_items_per_request:
         raise InputError(
             [
@@ -136,7 +139,7 @@ def _job_item(
             if value is None:
                 errors.append(FieldError((*loc, field), "required with mode 'response'", "missing"))
             else:
-                _check_text((*loc, field), value, settings, errors)
+                check_text((*loc, field), value, settings, errors)
     if item.ref is not None:
         _check_storable((*loc, "ref"), item.ref, errors)
     if item.metadata is not None:
@@ -160,7 +163,7 @@ def _job_item(
 
 def job_items(body: JobCreate, settings: Settings) -> list[NewItem]:
     """The job's items as store inputs; raises InputError listing every problem."""
-    _check_count(("items",), len(body.items), settings)
+    check_count(("items",), len(body.items), settings)
     errors: list[FieldError] = []
     if body.callback_url is not None:
         _check_storable(("callback_url",), body.callback_url, errors)
@@ -182,14 +185,14 @@ def moderation_items(value: object, settings: Settings) -> list[NewItem]:
             raise InputError(
                 [FieldError(("input",), "the array is empty; give at least one string")]
             )
-        _check_count(("input",), len(value), settings)
+        check_count(("input",), len(value), settings)
         texts, locs = value, [("input", index) for index in range(len(value))]
     else:
         raise InputError(
             [
                 FieldError(
                     ("input",),
-                    f"expected a string or an array of strings, got {_json_type(value)}",
+                    f"expected a string or an array of strings, got {json_type(value)}",
                     "type_error",
                 )
             ]
@@ -197,10 +200,10 @@ def moderation_items(value: object, settings: Settings) -> list[NewItem]:
     errors: list[FieldError] = []
     for loc, text in zip(locs, texts, strict=True):
         if isinstance(text, str):
-            _check_text(loc, text, settings, errors)
+            check_text(loc, text, settings, errors)
         else:
             errors.append(
-                FieldError(loc, f"expected a string, got {_json_type(text)}", "type_error")
+                FieldError(loc, f"expected a string, got {json_type(text)}", "type_error")
             )
     if errors:
         raise InputError(errors)

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     # beat: `guardq beat`, or `guardq worker --beat`). The retention is the promise;
     # this only bounds how late after it the text goes.
     purge_interval_s: int = Field(default=3600, ge=60, le=86_400)
+    # What Dify shows its user in place of content guardq flags (the preset response of
+    # its moderation extension, POST /v1/dify/moderation); a request may override it.
+    dify_preset_response: str = Field(
+        default="Your content violates our usage policy.", min_length=1, max_length=2000
+    )
     # JSON, e.g. {"controversial": "strict", "categories": {"PII": "review"}}.
     policy: Annotated[Policy, NoDecode] = Field(default_factory=Policy)
 

@@ -9,7 +9,10 @@ pytestmark = pytest.mark.integration
 def test_the_api_never_imports_torch_or_transformers():
     code = (
         "import sys, api.app, api.routes.jobs, api.routes.moderations, api.routes.health\n"
-        "import api.routes.reviews\n"
+        "import api.routes.reviews, api.routes.chat, api.routes.dify, api.routes.litellm\n"
+        "from api.usage import TokenCounter\n"
+        "from guardq.settings import DEMO_MODEL\n"
+        "assert TokenCounter.load(str(DEMO_MODEL)) and not TokenCounter.load('org/absent')\n"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     result = subprocess.run(
@@ -25,6 +28,10 @@ def test_the_openapi_document_lists_every_endpoint(client):
         "/v1/jobs/{job_id}",
         "/v1/jobs/{job_id}/results",
         "/v1/moderations",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/v1/dify/moderation",
+        "/beta/litellm_basic_guardrail_api",
         "/v1/reviews",
         "/v1/reviews/stats",
         "/v1/reviews/{escalation_id}",
