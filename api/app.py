@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
 from api.outage import install_outage_handlers
-from api.routes import health, jobs, moderations, review_page, reviews
+from api.routes import authors, health, jobs, lists, moderations, review_page, reviews
 from guardq.settings import Settings, get_settings
 from guardq.store.db import create_db_engine
 from guardq.store.db import session_factory as build_session_factory
+from guardq.store.models import utcnow
 
 # Health checks and scrapes must answer fast when Redis is unreachable.
 _REDIS_TIMEOUT_S = 2.0
@@ -50,6 +51,8 @@ def create_app(
         create_db_engine(settings.database_url)
     )
     state.celery = celery_app
+    # "Now" for author holds (tests set another clock).
+    state.clock = utcnow
     state.redis = (
         Redis.from_url(
             settings.broker_url,
@@ -67,6 +70,8 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(moderations.router)
     app.include_router(reviews.router)
+    app.include_router(lists.router)
+    app.include_router(authors.router)
     app.include_router(health.router)
     review_page.install(app)
     return app

@@ -87,3 +87,5 @@ def require_role(*roles: KeyRole) -> Callable[[ApiKeyInfo], ApiKeyInfo]:
 ProducerKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.PRODUCER, KeyRole.ADMIN))]
 # Reviewers settle escalations; producers may not (and reviewers may not submit).
 ReviewerKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.REVIEWER, KeyRole.ADMIN))]
+# Term lists and lifting author holds.
+AdminKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.ADMIN))]
