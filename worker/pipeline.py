@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -150,6 +151,7 @@ def process_items(
     notify: Notify | None = None,
     part_items: int | None = None,
     yield_to: Callable[[], bool] | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> BatchReport:
     """Judge and record ``items``: skip the recorded, serve the cached, infer the rest.
 
@@ -165,12 +167,14 @@ def process_items(
     ``yield_to`` is asked between engine calls; when it says yes (realtime work is
     waiting behind this bulk batch), the items not yet run are left in
     ``report.deferred`` for the caller to queue again, and the call returns early.
+
+    ``clock``: "now" for author holds (``guardq.screening``); tests pass their own.
     """
     report = BatchReport()
     started = time.perf_counter()
     with session_scope(session_factory) as session:
         pending, rejected = _unrecorded(session, items, model_id, report)
-        pending = _screened(session, pending, policy)
+        pending = _screened(session, pending, policy, clock())
         cache: dict[Mode, dict] = {}
         for mode in {p.item.mode for p in pending}:
             hashes = [p.sha256 for p in pending if p.item.mode is mode]
@@ -303,11 +307,13 @@ def _unrecorded(
     return pending, rejected
 
 
-def _screened(session: Session, pending: list[_Pending], policy: Policy) -> list[_Pending]:
+def _screened(
+    session: Session, pending: list[_Pending], policy: Policy, now: datetime
+) -> list[_Pending]:
     """Term-list hits and author holds (``guardq.screening``), before the cache and the
     engine; a list that decides alone takes its items away from the model."""
     screens = screen_batch(
-        session, [(p.item.item_id, p.item.text) for p in pending], policy=policy, now=utcnow()
+        session, [(p.item.item_id, p.item.text) for p in pending], policy=policy, now=now
     )
     if not screens:
         return pending
