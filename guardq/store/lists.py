@@ -28,7 +28,9 @@ MAX_ENTRIES_PER_CALL = 10_000
 _STATE_ID = 1
 
 
-class ListNotFound(LookupError):
+class ListNotFound(LookupError, ValueError):
+    """No list has this name (a ValueError too, so the CLI reports it plainly)."""
+
     def __init__(self, name: str) -> None:
         super().__init__(f"no term list named {name!r}")
         self.name = name
