@@ -70,9 +70,8 @@ def test_block_list_blocks_full_width_and_zero_width_variants_and_keeps_the_verd
 ):
     client, _, admin = clients
     word = f"zq{uuid.uuid4().hex[:8]}"
-    made = make_list(
-        clients, name=f"deploy-{word}", kind="block", entries=[{"phrase": f"{word} pills"}]
-    )
+    name = f"deploy-{uuid.uuid4().hex[:8]}"
+    made = make_list(clients, name=name, kind="block", entries=[{"phrase": f"{word} pills"}])
     entry = made["entries"][0]["id"]
     try:
         full_width = "".join(chr(ord(c) + 0xFEE0) for c in word)
@@ -85,14 +84,14 @@ def test_block_list_blocks_full_width_and_zero_width_variants_and_keeps_the_verd
         ]
         _, items = run_job(clients, wait_for_job, texts)
     finally:
-        client.delete(f"/v1/lists/deploy-{word}", headers=admin)
+        client.delete(f"/v1/lists/{name}", headers=admin)
     for text, item in zip(texts[:3], items[:3], strict=True):
         assert item["action"] == "block"
-        assert item["reason"].startswith(f"block list 'deploy-{word}' entry {entry}; model: ")
-        assert word not in item["reason"]
+        assert item["reason"].startswith(f"block list '{name}' entry {entry}; model: ")
+        assert word not in item["reason"] and "pills" not in item["reason"]
         assert item["severity"] is not None  # the model still judged it
         [hit] = item["list_hits"]
-        assert (hit["list"], hit["entry"], hit["end"]) == (f"deploy-{word}", entry, len(text))
+        assert (hit["list"], hit["entry"], hit["end"]) == (name, entry, len(text))
     assert items[3]["list_hits"] is None
 
 
