@@ -59,8 +59,8 @@ def matcher(rng: random.Random, words: list[str], terms: int, regexes: int) -> M
     return Matcher.compile([spec])
 
 
-def measure(corpus: list[str], m: Matcher | None) -> tuple[float, int]:
-    hits = 0
+def measure(corpus: list[str], m: Matcher | None) -> tuple[float, int, int]:
+    hits = timeouts = 0
     started = time.perf_counter()
     for text in corpus:
         if m is None:
@@ -69,8 +69,9 @@ def measure(corpus: list[str], m: Matcher | None) -> tuple[float, int]:
             normalize(text)
             continue
         found = m.match(normalize(text), deadline=time.perf_counter() + DEFAULT_REGEX_BUDGET_S)
+        timeouts += sum(hit.timed_out for hit in found)
         hits += len(found)
-    return time.perf_counter() - started, hits
+    return time.perf_counter() - started, hits - timeouts, timeouts
 
 
 def main() -> int:
@@ -102,16 +103,24 @@ def main() -> int:
     print(f"compiling {args.terms:,} phrases: {compile_s * 1000:.0f} ms")
     figures = {}
     for label, m in cases:
-        seconds, hits = measure(corpus, m)
+        seconds, hits, timeouts = measure(corpus, m)
         per_item = seconds / args.items * 1e6
         if m is None:
             # The pipeline's check finds no list and skips the step: nothing per item.
-            figures[label] = {"items_per_s": None, "us_per_item": 0.0, "hits": 0}
+            figures[label] = {"items_per_s": None, "us_per_item": 0.0, "hits": 0, "timeouts": 0}
             print(f"{label:>38}: no per-item work (one version read per batch)")
             continue
         rate = args.items / seconds
-        figures[label] = {"items_per_s": rate, "us_per_item": per_item, "hits": hits}
-        print(f"{label:>38}: {rate:>10,.0f} items/s  {per_item:8.1f} us/item  {hits:,} hits")
+        figures[label] = {
+            "items_per_s": rate,
+            "us_per_item": per_item,
+            "hits": hits,
+            "timeouts": timeouts,
+        }
+        print(
+            f"{label:>38}: {rate:>10,.0f} items/s  {per_item:8.1f} us/item  "
+            f"{hits:,} hits  {timeouts:,} timed out"
+        )
     if args.json:
         print(json.dumps(figures))
     return 0

@@ -42,8 +42,10 @@ from guardq.store.models import Item, Job
 from guardq.verdict import Verdict
 
 # Time all regular expressions of all lists may take on one text (the regex package's
-# timeout); past it the remaining ones count as timed out.
-DEFAULT_REGEX_BUDGET_S = 0.05
+# timeout, wall-clock); past it the remaining ones count as timed out. Ordinary patterns
+# take microseconds; the margin is for a busy CPU, where a descheduled worker would
+# otherwise send harmless items to review.
+DEFAULT_REGEX_BUDGET_S = 0.1
 _NAMED = 3
 
 

@@ -13,8 +13,11 @@ them); everything else one character at a time, which is what keeps the offset m
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
+
+import regex
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,48 @@ def normalize(text: str) -> Normalized:
     if text.isascii():
         # NFKC leaves ASCII as it is, and ASCII has no Cf characters: only case remains.
         return Normalized(text.lower())
+    folded = text.casefold()
+    # Casefolding never shortens a character, so an equal length means one character
+    # for one: when NFKC changes nothing either, the offsets are the original ones.
+    if (
+        len(folded) == len(text)
+        and unicodedata.is_normalized("NFKC", text)
+        and not _FORMAT.search(text)
+    ):
+        return Normalized(folded)
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    position, length = 0, len(text)
-    while position < length:
+    position = 0
+    # ASCII runs map one to one; only the non-ASCII runs go character by character.
+    for run in _NON_ASCII.finditer(text):
+        start, end = run.span()
+        if start > position and unicodedata.combining(text[start]):
+            start -= 1  # a combining mark is normalised with its base character
+        if start > position:
+            out.append(text[position:start].lower())
+            starts.extend(range(position, start))
+            ends.extend(range(position + 1, start + 1))
+        _segments(text, start, end, out, starts, ends)
+        position = end
+    if position < len(text):
+        out.append(text[position:].lower())
+        starts.extend(range(position, len(text)))
+        ends.extend(range(position + 1, len(text) + 1))
+    return Normalized("".join(out), tuple(starts), tuple(ends))
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_FORMAT = regex.compile(r"\p{Cf}")
+
+
+def _segments(
+    text: str, position: int, stop: int, out: list[str], starts: list[int], ends: list[int]
+) -> None:
+    """Normalise ``text[position:stop]`` a base character (with its marks) at a time."""
+    while position < stop:
         end = position + 1
-        while end < length and unicodedata.combining(text[end]):
+        while end < stop and unicodedata.combining(text[end]):
             end += 1
         segment = text[position:end]
         if unicodedata.category(segment[0]) != "Cf":
@@ -65,4 +103,3 @@ def normalize(text: str) -> Normalized:
             starts.extend([position] * len(folded))
             ends.extend([end] * len(folded))
         position = end
-    return Normalized("".join(out), tuple(starts), tuple(ends))
