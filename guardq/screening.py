@@ -123,8 +123,10 @@ def screen_batch(
 ) -> dict[uuid.UUID, Screen]:
     """The ``Screen`` of each item of ``items`` ((id, judged text)) that a list or its
     author's hold concerns. One read when no list exists and no author policy is set."""
+    if not items:
+        return {}
     compiled = compiled_lists(session)
-    if not items or (compiled.empty and policy.authors is None):
+    if compiled.empty and policy.authors is None:
         return {}
     rows = {}
     if compiled.by_name or policy.authors is not None:
