@@ -43,11 +43,16 @@ def _hashes(settings: Settings, author: str) -> tuple[str, ...]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
 
 
-def _standing(session: Session, settings: Settings, author: str, now) -> AuthorOut:
+def _state(session: Session, settings: Settings, author: str, now) -> tuple:
+    """The author's hashes and standing at ``now``."""
     policy = _policy(settings)
     hashes = _hashes(settings, author)
     key = frozenset(hashes)
-    state = hold_states(session=session, authors={key: key}, policy=policy, now=now)[key]
+    return hashes, hold_states(session=session, authors={key: key}, policy=policy, now=now)[key]
+
+
+def _out(session: Session, settings: Settings, hashes, state) -> AuthorOut:
+    policy = _policy(settings)
     return AuthorOut(
         author_hash=hashes[0],
         strikes=state.strikes,
@@ -76,7 +81,8 @@ def read_author(
     author: AuthorId, session: SessionDep, settings: SettingsDep, key: ReaderKey, request: Request
 ) -> AuthorOut:
     """Strikes within the window, whether the author is on hold, and until when."""
-    return _standing(session, settings, author, request.app.state.clock())
+    hashes, state = _state(session, settings, author, request.app.state.clock())
+    return _out(session, settings, hashes, state)
 
 
 @router.post("/{author}/lift", response_model=AuthorOut)
@@ -86,12 +92,9 @@ def lift(
     """End the author's hold; the strikes before now no longer count. 409 when the
     author is not on hold."""
     now = request.app.state.clock()
-    before = _standing(session, settings, author, now)
+    hashes, before = _state(session, settings, author, now)
     if not before.on_hold:
         raise HTTPException(status.HTTP_409_CONFLICT, "this author is not on hold")
-    policy = _policy(settings)
-    hashes = _hashes(settings, author)
-    key_set = frozenset(hashes)
-    state = hold_states(session=session, authors={key_set: key_set}, policy=policy, now=now)
-    lift_hold(session=session, hashes=hashes, actor_key_id=key.id, before=state[key_set], now=now)
-    return _standing(session, settings, author, now)
+    lift_hold(session=session, hashes=hashes, actor_key_id=key.id, before=before, now=now)
+    _, after = _state(session, settings, author, now)
+    return _out(session, settings, hashes, after)
