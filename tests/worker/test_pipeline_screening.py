@@ -153,3 +153,23 @@ def test_an_author_crossing_the_strikes_is_held_until_the_hold_expires(postgres_
     _, [reviewed] = run(postgres_factory, engine, [SAFE], review, authors=[author])
     assert (reviewed.severity, reviewed.action) == (Severity.SAFE, Action.REVIEW)
     assert reviewed.reason == "author on hold; model: severity Safe"
+
+
+def test_a_runaway_pattern_is_stopped_and_its_item_sent_to_review_at_least(
+    postgres_factory, engine
+):
+    with session_scope(postgres_factory) as session:
+        create_list(
+            session=session,
+            name="runaway",
+            kind=ListKind.BLOCK,
+            scope=ListScope.DEPLOYMENT,
+            skip_model=False,
+            entries=[check_entry(EntryKind.REGEX, r"(x+x+)+y")],
+        )
+    _, [verdict] = run(postgres_factory, engine, ["x" * 5000])
+    assert verdict.action in (Action.REVIEW, Action.BLOCK)
+    assert verdict.reason.startswith("block list 'runaway' entry ")
+    assert "ran past its time bound; model: " in verdict.reason
+    [hit] = verdict.list_hits
+    assert hit["timed_out"] is True and "start" not in hit
