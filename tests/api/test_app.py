@@ -9,7 +9,7 @@ pytestmark = pytest.mark.integration
 def test_the_api_never_imports_torch_or_transformers():
     code = (
         "import sys, api.app, api.routes.jobs, api.routes.moderations, api.routes.health\n"
-        "import api.routes.reviews\n"
+        "import api.routes.reviews, api.routes.lists, api.routes.authors\n"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     result = subprocess.run(
@@ -31,6 +31,12 @@ def test_the_openapi_document_lists_every_endpoint(client):
         "/v1/reviews/{escalation_id}/claim",
         "/v1/reviews/{escalation_id}/resolve",
         "/v1/reviews/{escalation_id}/release",
+        "/v1/lists",
+        "/v1/lists/{name}",
+        "/v1/lists/{name}/entries",
+        "/v1/lists/{name}/entries/remove",
+        "/v1/authors/{author}",
+        "/v1/authors/{author}/lift",
         "/healthz",
         "/metrics",
     }
