@@ -316,7 +316,11 @@ class TermListEntry(Base):
     reasons (the matched text never appears there)."""
 
     __tablename__ = "term_list_entries"
-    __table_args__ = (UniqueConstraint("list_id", "kind", "pattern"),)
+    # AUTOINCREMENT on SQLite too: an id named in a stored reason is never reused.
+    __table_args__ = (
+        UniqueConstraint("list_id", "kind", "pattern"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     list_id: Mapped[uuid.UUID] = mapped_column(

@@ -58,6 +58,8 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "list_id", "kind", "pattern", name=op.f("uq_term_list_entries_list_id_kind_pattern")
         ),
+        # An id named in a stored reason is never reused (SQLite reuses them otherwise).
+        sqlite_autoincrement=True,
     )
     op.create_index(
         op.f("ix_term_list_entries_list_id"), "term_list_entries", ["list_id"], unique=False

@@ -6,9 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from guardq.hashing import content_sha256
+from guardq.store.cache import put_cached_verdicts
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
 from guardq.store.models import Job
+from guardq.verdict import Mode, Severity, Verdict
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +144,21 @@ def test_a_job_names_its_lists_and_an_unknown_one_is_a_422_naming_it(
     assert client.post("/v1/jobs", json=body, headers=producer).status_code == 202
     with session_scope(factory) as session:
         assert session.scalar(select(Job.lists)) == ["team-a"]
+
+
+def test_a_text_the_cache_answers_at_submit_is_screened_there_too(client, admin, producer, factory):
+    text = "you can buy cheap pills here"
+    with session_scope(factory) as session:
+        put_cached_verdicts(
+            session=session,
+            model_id=client.app.state.settings.model,
+            entries=[(Mode.PROMPT, content_sha256(text), Verdict(severity=Severity.SAFE))],
+        )
+    create(client, admin, name="spam", kind="block", entries=[{"phrase": "cheap pills"}])
+    job = client.post("/v1/jobs", json={"items": [{"text": text}]}, headers=producer).json()
+    # Done at submit, no worker: the cache answered and the list decided.
+    assert job["status"] == "done"
+    [item] = client.get(f"/v1/jobs/{job['id']}/results", headers=producer).json()["items"]
+    assert (item["severity"], item["action"]) == ("Safe", "block")
+    assert item["reason"].startswith("block list 'spam' entry ")
+    assert item["list_hits"][0]["start"] == text.index("cheap")
