@@ -18,10 +18,22 @@ from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
 from api.outage import install_outage_handlers
-from api.routes import chat, dify, health, jobs, litellm, moderations, review_page, reviews
+from api.routes import (
+    authors,
+    chat,
+    dify,
+    health,
+    jobs,
+    lists,
+    litellm,
+    moderations,
+    review_page,
+    reviews,
+)
 from guardq.settings import Settings, get_settings
 from guardq.store.db import create_db_engine
 from guardq.store.db import session_factory as build_session_factory
+from guardq.store.models import utcnow
 
 # Health checks and scrapes must answer fast when Redis is unreachable.
 _REDIS_TIMEOUT_S = 2.0
@@ -51,6 +63,8 @@ def create_app(
         create_db_engine(settings.database_url)
     )
     state.celery = celery_app
+    # "Now" for author holds (tests set another clock).
+    state.clock = utcnow
     state.redis = (
         Redis.from_url(
             settings.broker_url,
@@ -72,6 +86,8 @@ def create_app(
     app.include_router(dify.router)
     app.include_router(litellm.router)
     app.include_router(reviews.router)
+    app.include_router(lists.router)
+    app.include_router(authors.router)
     app.include_router(health.router)
     review_page.install(app)
     return app

@@ -122,3 +122,5 @@ ReviewerKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.REVIEWER, KeyRo
 GatewayProducerKey = Annotated[
     ApiKeyInfo, Depends(require_role(KeyRole.PRODUCER, KeyRole.ADMIN, source=gateway_key))
 ]
+# Term lists and lifting author holds.
+AdminKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.ADMIN))]

@@ -22,12 +22,14 @@ from pydantic import (
     field_validator,
 )
 
+from guardq.authors import MAX_AUTHOR_CHARS
 from guardq.policy import Action
 from guardq.store.enums import ItemStatus, JobStatus, Priority
 from guardq.store.models import REF_LENGTH
 from guardq.verdict import Mode, Severity
 
 CALLBACK_URL_LENGTH = 2048
+MAX_JOB_LISTS = 16
 
 
 class JobItemIn(BaseModel):
@@ -39,6 +41,8 @@ class JobItemIn(BaseModel):
     prompt: StrictStr | None = None
     response: StrictStr | None = None
     ref: Annotated[StrictStr | None, Field(max_length=REF_LENGTH)] = None
+    # The producer's user id: kept only as an HMAC (guardq.authors), for strikes and holds.
+    author: Annotated[StrictStr | None, Field(min_length=1, max_length=MAX_AUTHOR_CHARS)] = None
     # Stored as given and returned with the results: ids and tags, never content.
     metadata: JsonValue = None
 
@@ -52,6 +56,8 @@ class JobCreate(BaseModel):
     # False: an item escalated to human review keeps no text, only its ref and hash
     # (reviewers then look the content up by ref in the producer's own system).
     retain_text: StrictBool = True
+    # Job-scoped term lists to match this job's items against (besides the deployment's).
+    lists: Annotated[list[StrictStr] | None, Field(max_length=MAX_JOB_LISTS)] = None
     items: Annotated[list[JobItemIn], Field(min_length=1)]
 
     @field_validator("callback_url")
@@ -124,6 +130,8 @@ class ResultItem(BaseModel):
     model: str | None = None
     served_from_cache: bool | None = None
     latency_ms: int | None = None
+    # Term-list hits: list, kind, entry id and span in the original text (never the text).
+    list_hits: list[dict] | None = None
 
 
 class ResultsPage(BaseModel):

@@ -43,6 +43,7 @@ def submit(
     callback_url: str | None,
     api_key_id: uuid.UUID,
     retain_text: bool = True,
+    lists: Sequence[str] | None = None,
 ) -> CreatedJob:
     """Commit the job, answer its cached items, enqueue the rest; 503 when the broker
     refuses the tasks. A realtime job's cached answers are pushed like the workers'
@@ -63,6 +64,7 @@ def submit(
             app=_celery(state),
             policy=state.settings.policy,
             notify=notify,
+            lists=lists,
         )
     except ValueError as exc:
         # The store's own checks; api.validation has already applied them, so this is a

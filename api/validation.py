@@ -154,11 +154,23 @@ def _job_item(
             )
         else:
             _check_metadata((*loc, "metadata"), item.metadata, errors)
+    authors: tuple[str, ...] = ()
+    if item.author is not None:
+        try:
+            authors = settings.author_hashes(item.author)
+        except ValueError as exc:
+            errors.append(FieldError((*loc, "author"), str(exc), "authors_disabled"))
     if len(errors) > before:
         return None
     if mode is Mode.PROMPT:
-        return NewItem(text=item.text, ref=item.ref, metadata=item.metadata)
-    return NewItem(text=item.response, prompt=item.prompt, ref=item.ref, metadata=item.metadata)
+        return NewItem(text=item.text, ref=item.ref, metadata=item.metadata, author_hashes=authors)
+    return NewItem(
+        text=item.response,
+        prompt=item.prompt,
+        ref=item.ref,
+        metadata=item.metadata,
+        author_hashes=authors,
+    )
 
 
 def job_items(body: JobCreate, settings: Settings) -> list[NewItem]:

@@ -62,4 +62,5 @@ def result_item(row: ItemResult) -> ResultItem:
         model=verdict.model_id,
         served_from_cache=verdict.served_from_cache,
         latency_ms=verdict.latency_ms,
+        list_hits=verdict.list_hits,
     )

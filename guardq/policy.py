@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from guardq.authors import AuthorPolicy
 from guardq.verdict import Category, Severity, Verdict
 
 
@@ -55,6 +56,8 @@ class Policy(BaseModel):
     categories: dict[Category, Action] = {}
     # The share (0 to 1) of blocked Unsafe items also sent to review.
     unsafe_review_sample: float = Field(default=0.0, ge=0.0, le=1.0)
+    # Strikes and holds per author (guardq.authors); None: authors are not tracked.
+    authors: AuthorPolicy | None = None
 
     @field_validator("categories", mode="before")
     @classmethod

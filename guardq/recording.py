@@ -26,6 +26,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from guardq.policy import Policy
+from guardq.screening import Screen
 from guardq.store.cache import put_cached_verdicts
 from guardq.store.db import session_scope
 from guardq.store.verdicts import BatchOutcome, ItemFailure, NewVerdict, record_outcomes
@@ -61,6 +62,8 @@ class Judged:
     retain_text: bool = True
     # The job waits for its answer (``guardq.realtime``): tell it after the commit.
     realtime: bool = False
+    # Term-list hits and the author's hold (``guardq.screening``), if any.
+    screen: Screen | None = None
 
 
 # A notice of what one commit recorded: (judged item, its stored verdict or None when it
@@ -107,7 +110,7 @@ def commit(
 
 
 def _new_verdict(j: Judged, model_id: str, policy: Policy) -> NewVerdict:
-    decision = policy.decide(j.verdict, j.sha256)
+    decision = _decide(j, policy)
     keep = decision.escalates and j.retain_text
     return NewVerdict(
         item_id=j.item_id,
@@ -121,7 +124,15 @@ def _new_verdict(j: Judged, model_id: str, policy: Policy) -> NewVerdict:
         # A response is judged as the answer to its prompt: reviewers (and exported
         # training pairs) need both.
         review_prompt=j.prompt if keep else None,
+        list_hits=j.screen.hits_json() if j.screen else None,
     )
+
+
+def _decide(j: Judged, policy: Policy):
+    if j.screen is None:
+        return policy.decide(j.verdict, j.sha256)
+    base = None if j.screen.skip_model else policy.decide(j.verdict, j.sha256)
+    return j.screen.decide(base)
 
 
 def _commit_one_by_one(

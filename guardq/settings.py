@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from guardq.policy import Policy
@@ -77,6 +77,30 @@ class Settings(BaseSettings):
     )
     # JSON, e.g. {"controversial": "strict", "categories": {"PII": "review"}}.
     policy: Annotated[Policy, NoDecode] = Field(default_factory=Policy)
+    # The HMAC key for items' author ids (guardq.authors): the store keeps only
+    # HMAC-SHA256(secret, author). Unset: jobs may not carry authors. While rotating,
+    # the old secret goes in _PREVIOUS, so that strikes under it still count.
+    author_secret: SecretStr | None = None
+    author_secret_previous: SecretStr | None = None
+
+    @field_validator("author_secret", "author_secret_previous")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    def author_hashes(self, author: str) -> tuple[str, ...]:
+        """The author's hashes: under the current secret, then the previous one if set.
+        ValueError when no secret is set."""
+        from guardq.authors import author_hash
+
+        if self.author_secret is None:
+            raise ValueError(
+                "this deployment keeps no author ids: set GUARDQ_AUTHOR_SECRET to accept them"
+            )
+        secrets = [self.author_secret, self.author_secret_previous]
+        return tuple(author_hash(s.get_secret_value(), author) for s in secrets if s is not None)
 
     @field_validator("device")
     @classmethod

@@ -27,6 +27,7 @@ from guardq.queue import (
     get_celery,
 )
 from guardq.recording import Judged, Notify, commit
+from guardq.screening import Screen, screen_batch
 from guardq.settings import get_settings
 from guardq.store.cache import get_cached_verdicts
 from guardq.store.db import session_scope
@@ -37,7 +38,8 @@ from guardq.store.jobs import (
     create_job,
     mark_job_failed,
 )
-from guardq.verdict import Mode
+from guardq.store.models import utcnow
+from guardq.verdict import Mode, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,11 @@ def enqueue_job(
     return sent
 
 
+def _verdict(cached: Verdict, screen: Screen | None) -> Verdict:
+    # A list that decides without the model decides cached content too.
+    return screen.verdict() if screen is not None and screen.skip_model else cached
+
+
 def submit_job(
     *,
     session_factory: sessionmaker[Session],
@@ -128,6 +135,7 @@ def submit_job(
     app: Celery | None = None,
     policy: Policy | None = None,
     notify: Notify | None = None,
+    lists: Sequence[str] | None = None,
 ) -> CreatedJob:
     """Create the job and its items in one transaction, commit, answer what the verdict
     cache knows, then enqueue the rest.
@@ -140,8 +148,10 @@ def submit_job(
     Raises ValueError (naming the field) for invalid items, before anything is written;
     ``EnqueueError`` when the broker refused the tasks (the job is then marked failed).
     ``retain_text`` False: escalated items keep no text for reviewers (the workers read
-    the choice from the job's row).
+    the choice from the job's row). ``lists``: job-scoped term lists (``guardq.lists``);
+    cached items are screened here (``guardq.screening``), the others by the worker.
     """
+    policy = policy or get_settings().policy
     with session_scope(session_factory) as session:
         job = create_job(
             session=session,
@@ -152,12 +162,23 @@ def submit_job(
             callback_url=callback_url,
             api_key_id=api_key_id,
             retain_text=retain_text,
+            lists=lists,
         )
         cached = get_cached_verdicts(
             session=session,
             hashes=[created.content_sha256 for created in job.items],
             model_id=model_id,
             mode=mode,
+        )
+        screens = screen_batch(
+            session,
+            [
+                (created.id, item.text)
+                for created, item in zip(job.items, items, strict=True)
+                if created.content_sha256 in cached
+            ],
+            policy=policy,
+            now=utcnow(),
         )
     todo = [i for i, created in enumerate(job.items) if created.content_sha256 not in cached]
     if len(todo) < len(items):
@@ -167,7 +188,7 @@ def submit_job(
                 job_id=job.id,
                 mode=mode,
                 sha256=created.content_sha256,
-                verdict=cached[created.content_sha256].verdict,
+                verdict=_verdict(cached[created.content_sha256].verdict, screens.get(created.id)),
                 chunk_count=cached[created.content_sha256].chunk_count,
                 from_cache=True,
                 latency_ms=0,
@@ -175,6 +196,7 @@ def submit_job(
                 prompt=item.prompt,
                 retain_text=retain_text,
                 realtime=priority is Priority.REALTIME,
+                screen=screens.get(created.id),
             )
             for created, item in zip(job.items, items, strict=True)
             if created.content_sha256 in cached
@@ -183,7 +205,7 @@ def submit_job(
             hits,
             session_factory=session_factory,
             model_id=model_id,
-            policy=policy or get_settings().policy,
+            policy=policy,
             notify=notify,
         )
         if outcome.finished_jobs and callback_url is not None:

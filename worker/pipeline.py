@@ -15,7 +15,8 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -24,11 +25,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from guardq.inputs import ModerationInput, PromptInput, ResponseInput, coerce_inputs
 from guardq.policy import Policy
 from guardq.recording import Judged, Notify, commit
+from guardq.screening import Screen, screen_batch
 from guardq.store.cache import get_cached_verdicts
 from guardq.store.db import session_scope
 from guardq.store.enums import Priority
 from guardq.store.jobs import NewItem, item_sha256
-from guardq.store.models import Item, Job, VerdictRecord
+from guardq.store.models import Item, Job, VerdictRecord, utcnow
 from guardq.store.verdicts import BatchOutcome, ItemFailure, record_outcomes
 from guardq.verdict import Mode, Verdict
 
@@ -106,8 +108,10 @@ class BatchReport:
                 what = "skipped"
             elif j.verdict is None:
                 what = "failed"
-            else:
+            elif j.from_cache or j.inferred:
                 what = "cached" if j.from_cache else "inferred"
+            else:
+                what = "listed"  # a term list decided without the model
             self.count(j.job_id, what)
         self.finished_jobs += outcome.finished_jobs
 
@@ -120,6 +124,7 @@ class _Pending:
     # The job's choice, re-read from the store: may an escalation keep this text?
     retain_text: bool = True
     realtime: bool = False
+    screen: Screen | None = None
 
     def judged(self, **outcome) -> Judged:
         return Judged(
@@ -131,6 +136,7 @@ class _Pending:
             prompt=self.item.prompt,
             retain_text=self.retain_text,
             realtime=self.realtime,
+            screen=self.screen,
             **outcome,
         )
 
@@ -145,6 +151,7 @@ def process_items(
     notify: Notify | None = None,
     part_items: int | None = None,
     yield_to: Callable[[], bool] | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> BatchReport:
     """Judge and record ``items``: skip the recorded, serve the cached, infer the rest.
 
@@ -160,11 +167,14 @@ def process_items(
     ``yield_to`` is asked between engine calls; when it says yes (realtime work is
     waiting behind this bulk batch), the items not yet run are left in
     ``report.deferred`` for the caller to queue again, and the call returns early.
+
+    ``clock``: "now" for author holds (``guardq.screening``); tests pass their own.
     """
     report = BatchReport()
     started = time.perf_counter()
     with session_scope(session_factory) as session:
         pending, rejected = _unrecorded(session, items, model_id, report)
+        pending = _screened(session, pending, policy, clock())
         cache: dict[Mode, dict] = {}
         for mode in {p.item.mode for p in pending}:
             hashes = [p.sha256 for p in pending if p.item.mode is mode]
@@ -177,6 +187,9 @@ def process_items(
     to_infer: dict[tuple[Mode, str], _Pending] = {}
     repeats: dict[tuple[Mode, str], list[_Pending]] = {}
     for p in pending:
+        if p.screen is not None and p.screen.skip_model:
+            ready.append(p.judged(verdict=p.screen.verdict(), latency_ms=lookup_ms))
+            continue
         hit = cache[p.item.mode].get(p.sha256)
         key = (p.item.mode, p.sha256)
         if hit is not None:
@@ -292,6 +305,19 @@ def _unrecorded(
         else:
             pending.append(entry)
     return pending, rejected
+
+
+def _screened(
+    session: Session, pending: list[_Pending], policy: Policy, now: datetime
+) -> list[_Pending]:
+    """Term-list hits and author holds (``guardq.screening``), before the cache and the
+    engine; a list that decides alone takes its items away from the model."""
+    screens = screen_batch(
+        session, [(p.item.item_id, p.item.text) for p in pending], policy=policy, now=now
+    )
+    if not screens:
+        return pending
+    return [replace(p, screen=screens.get(p.item.item_id)) for p in pending]
 
 
 def _problem(item: WorkItem, sha256: str, row, model_id: str) -> str | None:

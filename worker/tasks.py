@@ -151,10 +151,12 @@ def _log_report(report: BatchReport) -> None:
     )
     for job_id, counts in report.counts.items():
         log.info(
-            "job %s: %d inferred, %d from cache, %d already recorded, %d failed",
+            "job %s: %d inferred, %d from cache, %d decided by term lists, "
+            "%d already recorded, %d failed",
             job_id,
             counts["inferred"],
             counts["cached"],
+            counts["listed"],
             counts["skipped"],
             counts["failed"],
         )

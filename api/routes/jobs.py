@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import FactoryDep, ProducerKey, SessionDep, SettingsDep
+from api.routes.lists import job_lists
 from api.schemas import JobCreate, JobPublic, ResultsPage
 from api.submission import submit
 from api.validation import job_items
@@ -47,6 +48,7 @@ def create_job(
 ) -> JobPublic:
     """Queue the items for moderation; poll ``links.self`` or wait for ``callback_url``."""
     items = job_items(body, settings)
+    lists = job_lists(factory, body.lists)
     job_id = submit(
         request.app.state,
         mode=body.mode,
@@ -55,6 +57,7 @@ def create_job(
         callback_url=body.callback_url,
         api_key_id=key.id,
         retain_text=body.retain_text,
+        lists=lists,
     ).id
     with session_scope(factory) as session:
         job = get_job(session=session, job_id=job_id)

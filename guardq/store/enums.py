@@ -38,3 +38,24 @@ class KeyRole(StrEnum):
     PRODUCER = "producer"
     REVIEWER = "reviewer"
     ADMIN = "admin"
+
+
+class ListKind(StrEnum):
+    """A block list blocks on a hit; an allow list allows."""
+
+    BLOCK = "block"
+    ALLOW = "allow"
+
+
+class ListScope(StrEnum):
+    """Which jobs a list applies to: every job, or the jobs that name it."""
+
+    DEPLOYMENT = "deployment"
+    JOB = "job"
+
+
+class EntryKind(StrEnum):
+    """A phrase (matched whole, at word boundaries) or a regular expression."""
+
+    PHRASE = "phrase"
+    REGEX = "regex"

@@ -33,6 +33,9 @@ class NewItem:
     prompt: str | None = None
     ref: str | None = None
     metadata: Any = None
+    # The author's HMACs (``Settings.author_hashes``: current secret, then previous), never
+    # the author id itself.
+    author_hashes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,12 @@ def create_job(
     callback_url: str | None = None,
     api_key_id: uuid.UUID | None = None,
     retain_text: bool = True,
+    lists: Sequence[str] | None = None,
 ) -> CreatedJob:
     """Insert a queued job and its items (hashed here); raises ValueError naming the field.
 
     ``retain_text`` False: an escalated item of this job keeps no text for reviewers.
+    ``lists``: the job-scoped term lists the worker matches this job's items against.
     """
     _check_items(mode, items)
     job_id = uuid.uuid4()
@@ -130,6 +135,7 @@ def create_job(
             model_id=model_id,
             api_key_id=api_key_id,
             retain_text=retain_text,
+            lists=list(lists) if lists else None,
         )
     )
     created = tuple(
@@ -146,6 +152,10 @@ def create_job(
                 "ref": item.ref,
                 "content_sha256": row.content_sha256,
                 "metadata": item.metadata,
+                "author_hash": item.author_hashes[0] if item.author_hashes else None,
+                "author_hash_previous": (
+                    item.author_hashes[1] if len(item.author_hashes) > 1 else None
+                ),
             }
             for row, item in zip(created, items, strict=True)
         ],

@@ -38,10 +38,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from guardq.policy import Action
 from guardq.store.enums import (
+    EntryKind,
     EscalationStatus,
     ItemStatus,
     JobStatus,
     KeyRole,
+    ListKind,
+    ListScope,
     Priority,
 )
 from guardq.verdict import Mode, Severity
@@ -60,6 +63,7 @@ MODEL_ID_LENGTH = 200
 REF_LENGTH = 256
 # The largest value of an Integer column (a 4-byte integer in Postgres).
 INTEGER_MAX = 2**31 - 1
+LIST_NAME_LENGTH = 64
 
 
 def utcnow() -> datetime:
@@ -146,6 +150,8 @@ class Job(Base):
     # The producer's choice: False keeps no text even for an escalated item (reviewers
     # then see its ref and hash only).
     retain_text: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Names of the job-scoped term lists this job asked for (guardq.lists); NULL: none.
+    lists: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -166,6 +172,10 @@ class Item(Base):
     content_sha256: Mapped[str] = mapped_column(String(SHA256_HEX), index=True)
     # "metadata" is reserved on declarative classes, hence the attribute name.
     meta: Mapped[Any | None] = mapped_column("metadata", JSON(none_as_null=True))
+    # HMAC-SHA256 of the producer's author id under GUARDQ_AUTHOR_SECRET (guardq.authors),
+    # and under GUARDQ_AUTHOR_SECRET_PREVIOUS while a rotation runs; never the id itself.
+    author_hash: Mapped[str | None] = mapped_column(String(SHA256_HEX), index=True)
+    author_hash_previous: Mapped[str | None] = mapped_column(String(SHA256_HEX), index=True)
     status: Mapped[ItemStatus] = mapped_column(
         _enum(ItemStatus, "status"), default=ItemStatus.QUEUED
     )
@@ -201,6 +211,9 @@ class VerdictRecord(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     served_from_cache: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    # The term-list hits that decided (guardq.lists): list, entry id and original span;
+    # never the matched text. NULL: no list matched.
+    list_hits: Mapped[list[dict] | None] = mapped_column(JSON(none_as_null=True))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -282,3 +295,66 @@ class VerdictCacheEntry(Base):
     span_start: Mapped[int | None] = mapped_column(Integer)
     span_end: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TermList(Base):
+    """A named block or allow list (guardq.lists). ``scope``: "deployment" lists apply to
+    every job, "job" lists to the jobs that name them."""
+
+    __tablename__ = "term_lists"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(LIST_NAME_LENGTH), unique=True)
+    kind: Mapped[ListKind] = mapped_column(_enum(ListKind, "kind"))
+    scope: Mapped[ListScope] = mapped_column(_enum(ListScope, "scope"))
+    # True: a hit decides without the model (a block list blocks, an allow list allows).
+    skip_model: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TermListEntry(Base):
+    """One phrase or regular expression of a list; its short integer id names it in
+    reasons (the matched text never appears there)."""
+
+    __tablename__ = "term_list_entries"
+    # AUTOINCREMENT on SQLite too: an id named in a stored reason is never reused.
+    __table_args__ = (
+        UniqueConstraint("list_id", "kind", "pattern"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    list_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("term_lists.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[EntryKind] = mapped_column(_enum(EntryKind, "kind"))
+    pattern: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TermListState(Base):
+    """One row: a token that every change to any list replaces. Workers compare it once
+    per batch and recompile their matchers when it moved, so changes need no restart."""
+
+    __tablename__ = "term_list_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[uuid.UUID] = mapped_column(Uuid)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuthorEvent(Base):
+    """The trail of author holds (an admin lifting one); keyed by the author's HMAC."""
+
+    __tablename__ = "author_events"
+    __table_args__ = (Index("ix_author_events_author_hash_at", "author_hash", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    author_hash: Mapped[str] = mapped_column(String(SHA256_HEX))
+    author_hash_previous: Mapped[str | None] = mapped_column(String(SHA256_HEX))
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_keys.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    before: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    after: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -59,6 +59,7 @@ class StoredVerdict:
     served_from_cache: bool
     error: str | None
     created_at: datetime
+    list_hits: list[dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class NewVerdict:
     chunk_count: int | None = None
     review_text: str | None = None
     review_prompt: str | None = None
+    # Term-list hits (``guardq.screening``): list, entry id, span; never the matched text.
+    list_hits: list[dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,7 @@ def _verdict_values(v: NewVerdict, verdict_id: uuid.UUID, sha256: str) -> dict:
         latency_ms=v.latency_ms,
         served_from_cache=v.served_from_cache,
         error=verdict.error,
+        list_hits=v.list_hits,
         created_at=utcnow(),
     )
 
@@ -392,4 +396,5 @@ def stored_verdict(row: VerdictRecord) -> StoredVerdict:
         served_from_cache=row.served_from_cache,
         error=row.error,
         created_at=row.created_at,
+        list_hits=row.list_hits,
     )

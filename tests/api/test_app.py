@@ -10,6 +10,7 @@ def test_the_api_never_imports_torch_or_transformers():
     code = (
         "import sys, api.app, api.routes.jobs, api.routes.moderations, api.routes.health\n"
         "import api.routes.reviews, api.routes.chat, api.routes.dify, api.routes.litellm\n"
+        "import api.routes.lists, api.routes.authors\n"
         "from api.usage import TokenCounter\n"
         "from guardq.settings import DEMO_MODEL\n"
         "assert TokenCounter.load(str(DEMO_MODEL)) and not TokenCounter.load('org/absent')\n"
@@ -38,6 +39,12 @@ def test_the_openapi_document_lists_every_endpoint(client):
         "/v1/reviews/{escalation_id}/claim",
         "/v1/reviews/{escalation_id}/resolve",
         "/v1/reviews/{escalation_id}/release",
+        "/v1/lists",
+        "/v1/lists/{name}",
+        "/v1/lists/{name}/entries",
+        "/v1/lists/{name}/entries/remove",
+        "/v1/authors/{author}",
+        "/v1/authors/{author}/lift",
         "/healthz",
         "/metrics",
     }

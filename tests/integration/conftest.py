@@ -8,8 +8,9 @@ Fixtures (session-scoped):
   database this run holds alone (``make_redis_database``, tests/conftest.py), and
   ``services.env``: the environment a guardq subprocess needs to use them
   (GUARDQ_DATABASE_URL, GUARDQ_BROKER_URL, GUARDQ_MODEL = the demo model (or
-  GUARDQ_TEST_MODEL), cpu, and a
-  short GUARDQ_VISIBILITY_TIMEOUT so that lost messages come back within seconds).
+  GUARDQ_TEST_MODEL), cpu, a
+  short GUARDQ_VISIBILITY_TIMEOUT so that lost messages come back within seconds, and an
+  author secret and policy (``AUTHOR_SECRET``, ``AUTHORS_POLICY``)).
 - ``session_factory``: SQLAlchemy sessions on that database.
 - ``celery_app``: a producer app on that broker; pass it as ``submit_job(app=...)``.
 - ``worker_factory``: ``worker_factory.start(prefix, queues="realtime,bulk",
@@ -51,6 +52,10 @@ VISIBILITY_TIMEOUT = 20
 MODEL = os.environ.get("GUARDQ_TEST_MODEL", str(DEMO_MODEL))
 # Model loading and warmup on a busy 2-core machine.
 WORKER_START_TIMEOUT_S = 180
+# Workers track authors (tests/integration/test_lists_authors.py); items without an
+# author, as every other test sends, are not affected.
+AUTHOR_SECRET = "integration-author-secret"
+AUTHORS_POLICY = '{"authors": {"unsafe_strikes": 3, "window": "P1D", "hold": "PT24H"}}'
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ def services(make_postgres_database, make_redis_database):
         "GUARDQ_MODEL": MODEL,
         "GUARDQ_DEVICE": "cpu",
         "GUARDQ_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+        "GUARDQ_AUTHOR_SECRET": AUTHOR_SECRET,
+        "GUARDQ_POLICY": AUTHORS_POLICY,
     }
     env.pop("GUARDQ_RESULT_BACKEND_URL", None)
     return Services(database_url=url, broker_url=redis_url, env=env)
