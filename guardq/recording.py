@@ -171,6 +171,7 @@ def _commit_one_by_one(
 def _merge(into: BatchOutcome, part: BatchOutcome) -> None:
     into.recorded |= part.recorded
     into.finished_jobs += part.finished_jobs
+    into.callback_jobs += part.callback_jobs
     into.escalations.update(part.escalations)
     into.jobs.update(part.jobs)
 

@@ -90,6 +90,8 @@ class BatchReport:
 
     counts: dict[uuid.UUID, Counter] = field(default_factory=dict)
     finished_jobs: list[uuid.UUID] = field(default_factory=list)
+    # Of those, the ones with a callback URL to call.
+    callback_jobs: list[uuid.UUID] = field(default_factory=list)
     # Items left for later (``process_items``'s ``yield_to``), with their jobs.
     deferred: list[_Pending] = field(default_factory=list)
     # Seconds in the engine, and in the whole call: what the pipeline costs around it.
@@ -114,6 +116,7 @@ class BatchReport:
                 what = "listed"  # a term list decided without the model
             self.count(j.job_id, what)
         self.finished_jobs += outcome.finished_jobs
+        self.callback_jobs += outcome.callback_jobs
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,7 @@ def record_failures(
     for item_id in outcome.recorded:
         report.count(outcome.jobs[item_id], "failed")
     report.finished_jobs += outcome.finished_jobs
+    report.callback_jobs += outcome.callback_jobs
     return report
 
 

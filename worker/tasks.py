@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from guardq.queue import (
@@ -35,7 +34,6 @@ from guardq.queue import (
 )
 from guardq.store.db import get_session_factory, session_scope
 from guardq.store.jobs import NewItem, get_job
-from guardq.store.models import Job
 from guardq.submit import task_payload
 from worker.callbacks import CallbackFailed, job_summary, post_summary
 from worker.celery_app import app
@@ -95,7 +93,7 @@ def _run_batch(task_name: str, payloads: list[dict[str, Any]], yield_to=None) ->
         _retry_or_fail(task_name, payloads, exc)
         return
     _log_report(report)
-    _send_callbacks(report.finished_jobs)
+    _send_callbacks(report.callback_jobs)
     if report.deferred:
         _send_again(task_name, report, runtime.model_id)
 
@@ -138,7 +136,7 @@ def _retry_or_fail(task_name: str, payloads: list[dict[str, Any]], exc: Exceptio
             session_factory=get_session_factory(),
             error=f"moderation failed after {attempt} attempts: {type(exc).__name__}",
         )
-        _send_callbacks(report.finished_jobs)
+        _send_callbacks(report.callback_jobs)
 
 
 def _log_report(report: BatchReport) -> None:
@@ -163,13 +161,9 @@ def _log_report(report: BatchReport) -> None:
 
 
 def _send_callbacks(job_ids: list[uuid.UUID]) -> None:
-    if not job_ids:
-        return
-    with session_scope(get_session_factory()) as session:
-        wanted = session.scalars(
-            select(Job.id).where(Job.id.in_(job_ids), Job.callback_url.is_not(None))
-        ).all()
-    for job_id in wanted:
+    """Queue the callbacks of the finished jobs that have one (the store said which, in
+    the commit that finished them)."""
+    for job_id in job_ids:
         app.send_task(SEND_CALLBACK, kwargs={"job_id": str(job_id)}, ignore_result=True)
 
 

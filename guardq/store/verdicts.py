@@ -100,12 +100,14 @@ class BatchOutcome:
 
     ``recorded``: the items whose outcome this call wrote (the others already had one).
     ``finished_jobs``: the jobs this call completed; exactly one call per job finishes it,
-    which makes it the one to send the job's callback. ``escalations``: item -> the
+    which makes it the one to send the job's callback (``callback_jobs``: those of them
+    that have a callback URL). ``escalations``: item -> the
     escalation this call opened. ``jobs``: item -> its job, for every item named.
     """
 
     recorded: set[uuid.UUID] = field(default_factory=set)
     finished_jobs: list[uuid.UUID] = field(default_factory=list)
+    callback_jobs: list[uuid.UUID] = field(default_factory=list)
     escalations: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     jobs: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
@@ -199,8 +201,11 @@ def record_outcomes(
     outcome.recorded = inserted | failed
     for job_id in sorted(counts):
         done, failed_delta = counts[job_id]
-        if _count_on_job(session, job_id, done, failed_delta):
+        finished, has_callback = _count_on_job(session, job_id, done, failed_delta)
+        if finished:
             outcome.finished_jobs.append(job_id)
+            if has_callback:
+                outcome.callback_jobs.append(job_id)
     return outcome
 
 
@@ -354,22 +359,30 @@ def _count_statement():
             finished_at=finished_at,
             updated_at=bindparam("now", type_=UTCDateTime()),
         )
-        .returning(_jobs.status, _jobs.done + _jobs.failed - done - failed < _jobs.total)
+        .returning(
+            _jobs.status,
+            _jobs.done + _jobs.failed - done - failed < _jobs.total,
+            _jobs.callback_url.is_not(None),
+        )
     )
 
 
 _COUNT_ON_JOB = _count_statement()
 
 
-def _count_on_job(session: Session, job_id: uuid.UUID, done: int, failed: int) -> bool:
+def _count_on_job(
+    session: Session, job_id: uuid.UUID, done: int, failed: int
+) -> tuple[bool, bool]:
     """Add to the job's counters, moving it to running, or to done when this completes
-    it; whether this call finished the job. (Counters only grow towards ``total``, so
-    exactly one update crosses it.)"""
+    it; whether this call finished the job, and whether the job has a callback URL.
+    (Counters only grow towards ``total``, so exactly one update crosses it.)"""
     row = session.execute(
         _COUNT_ON_JOB,
         {"job_id": job_id, "done_delta": done, "failed_delta": failed, "now": utcnow()},
     ).first()
-    return row is not None and row[0] == JobStatus.DONE and bool(row[1])
+    if row is None:
+        return False, False
+    return row[0] == JobStatus.DONE and bool(row[1]), bool(row[2])
 
 
 def get_verdict(*, session: Session, item_id: uuid.UUID) -> StoredVerdict | None:
