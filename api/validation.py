@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from api.errors import FieldError, InputError
 from api.schemas import JobCreate, JobItemIn
+from guardq.outbound import ForbiddenDestination, Resolver, check_url
 from guardq.settings import Settings
 from guardq.store.jobs import NewItem
 from guardq.verdict import Mode
@@ -184,3 +185,14 @@ def moderation_items(value: object, settings: Settings) -> list[NewItem]:
     if errors:
         raise InputError(errors)
     return [NewItem(text=text) for text in texts]
+
+
+def outbound_url(loc: Loc, url: str | None, settings: Settings, resolver: Resolver | None) -> None:
+    """Refuse a callback or alert URL that leads to a non-public address (unless
+    GUARDQ_CALLBACK_ALLOW allows it): the worker would POST there from inside."""
+    if url is None:
+        return
+    try:
+        check_url(url, settings.outbound_allowed, resolver)
+    except ForbiddenDestination as exc:
+        raise InputError([FieldError(loc, str(exc), "forbidden_destination")]) from None

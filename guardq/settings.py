@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from guardq.outbound import Allowed, parse_allow_entry
 from guardq.policy import Policy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +67,25 @@ class Settings(BaseSettings):
     purge_interval_s: int = Field(default=3600, ge=60, le=86_400)
     # JSON, e.g. {"controversial": "strict", "categories": {"PII": "review"}}.
     policy: Annotated[Policy, NoDecode] = Field(default_factory=Policy)
+    # Comma-separated hosts (hooks.internal), domains (.internal) and networks
+    # (10.1.0.0/16) that callbacks and alerts may reach although they are not public
+    # addresses; by default only global addresses are (guardq.outbound: SSRF guard).
+    callback_allow: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @property
+    def outbound_allowed(self) -> Allowed:
+        """``callback_allow`` parsed: what callbacks and alerts may reach."""
+        return Allowed.from_entries(self.callback_allow)
+
+    @field_validator("callback_allow", mode="before")
+    @classmethod
+    def _parse_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            for entry in value:
+                parse_allow_entry(str(entry))
+        return value
 
     @field_validator("device")
     @classmethod

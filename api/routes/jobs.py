@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.deps import FactoryDep, ProducerKey, SessionDep, SettingsDep
 from api.schemas import JobCreate, JobPublic, ResultsPage
 from api.submission import submit
-from api.validation import job_items
+from api.validation import job_items, outbound_url
 from api.views import job_path, job_public, result_item
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
@@ -46,6 +46,7 @@ def create_job(
 ) -> JobPublic:
     """Queue the items for moderation; poll ``links.self`` or wait for ``callback_url``."""
     items = job_items(body, settings)
+    outbound_url(("callback_url",), body.callback_url, settings, request.app.state.resolver)
     job_id = submit(
         request.app.state,
         mode=body.mode,

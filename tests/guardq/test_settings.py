@@ -56,3 +56,13 @@ def test_bad_values_fail_at_start_naming_the_problem(monkeypatch, name, value, m
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+def test_callback_allow_is_a_comma_separated_list_checked_at_start(monkeypatch):
+    monkeypatch.setenv("GUARDQ_CALLBACK_ALLOW", " 10.1.0.0/16, hooks.internal ,.corp")
+    allowed = Settings().outbound_allowed
+    assert [str(n) for n in allowed.networks] == ["10.1.0.0/16"]
+    assert allowed.hosts == ("hooks.internal", ".corp")
+    monkeypatch.setenv("GUARDQ_CALLBACK_ALLOW", "10.1.0.0/16,http://x")
+    with pytest.raises(ValidationError, match="'http://x' is neither a network"):
+        Settings()
