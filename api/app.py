@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
 from api.outage import install_outage_handlers
+from api.ratelimit import RateHeaders
 from api.routes import health, jobs, moderations, review_page, reviews
 from guardq.outbound import Resolver
 from guardq.settings import Settings, get_settings
@@ -68,6 +69,7 @@ def create_app(
 
     install_error_handlers(app)
     install_outage_handlers(app)
+    app.add_middleware(RateHeaders)
     app.include_router(jobs.router)
     app.include_router(moderations.router)
     app.include_router(reviews.router)

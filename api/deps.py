@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.ratelimit import REQUESTS, charge
 from guardq.settings import Settings
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
@@ -47,8 +48,10 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 def current_key(
     factory: FactoryDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request,
 ) -> ApiKeyInfo:
-    """The caller's live API key; 401 when it is missing, unknown or revoked."""
+    """The caller's live API key; 401 when it is missing, unknown or revoked, 429 when
+    it is over its requests-per-minute limit (``api.ratelimit``)."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -63,6 +66,7 @@ def current_key(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE
         )
+    charge(request, key, REQUESTS, 1)
     return key
 
 

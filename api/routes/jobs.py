@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import FactoryDep, ProducerKey, SessionDep, SettingsDep
+from api.ratelimit import ITEMS, charge
 from api.schemas import JobCreate, JobPublic, ResultsPage
 from api.submission import submit
 from api.validation import job_items, outbound_url
@@ -47,6 +48,7 @@ def create_job(
     """Queue the items for moderation; poll ``links.self`` or wait for ``callback_url``."""
     items = job_items(body, settings)
     outbound_url(("callback_url",), body.callback_url, settings, request.app.state.resolver)
+    charge(request, key, ITEMS, len(items))
     job_id = submit(
         request.app.state,
         mode=body.mode,
