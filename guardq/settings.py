@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from guardq.outbound import Allowed, parse_allow_entry
@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # (10.1.0.0/16) that callbacks and alerts may reach although they are not public
     # addresses; by default only global addresses are (guardq.outbound: SSRF guard).
     callback_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    # Where an event for every blocked item goes (guardq.alerts), unless the job names
+    # its own alert_url; signed, so it needs the signing secret.
+    alert_url: str | None = None
+    # Key of the HMAC-SHA256 signature on alerts and job callbacks (guardq.signing);
+    # unset: callbacks go unsigned and alerts cannot be configured.
+    signing_secret: SecretStr | None = Field(default=None, min_length=16)
 
     @property
     def outbound_allowed(self) -> Allowed:
@@ -106,6 +112,22 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"GUARDQ_POLICY is not valid JSON: {exc}") from None
         return value
+
+    @field_validator("alert_url")
+    @classmethod
+    def _check_alert_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value or None
+
+    @model_validator(mode="after")
+    def _check_alerts_are_signed(self) -> Settings:
+        if self.alert_url is not None and self.signing_secret is None:
+            raise ValueError(
+                "GUARDQ_ALERT_URL needs GUARDQ_SIGNING_SECRET (at least 16 characters): "
+                "alerts are signed"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_chunking(self) -> Settings:

@@ -125,6 +125,7 @@ def submit_job(
     callback_url: str | None = None,
     api_key_id: uuid.UUID | None = None,
     retain_text: bool = True,
+    alert_url: str | None = None,
     app: Celery | None = None,
     policy: Policy | None = None,
     notify: Notify | None = None,
@@ -140,7 +141,8 @@ def submit_job(
     Raises ValueError (naming the field) for invalid items, before anything is written;
     ``EnqueueError`` when the broker refused the tasks (the job is then marked failed).
     ``retain_text`` False: escalated items keep no text for reviewers (the workers read
-    the choice from the job's row).
+    the choice from the job's row). ``alert_url``: where the job's blocked items are
+    reported (``guardq.alerts``; the caller checks it, see ``guardq.outbound``).
     """
     with session_scope(session_factory) as session:
         job = create_job(
@@ -152,6 +154,7 @@ def submit_job(
             callback_url=callback_url,
             api_key_id=api_key_id,
             retain_text=retain_text,
+            alert_url=alert_url,
         )
         cached = get_cached_verdicts(
             session=session,

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import FactoryDep, ProducerKey, SessionDep, SettingsDep
+from api.errors import FieldError, InputError
 from api.ratelimit import ITEMS, charge
 from api.schemas import JobCreate, JobPublic, ResultsPage
 from api.submission import submit
@@ -48,6 +49,17 @@ def create_job(
     """Queue the items for moderation; poll ``links.self`` or wait for ``callback_url``."""
     items = job_items(body, settings)
     outbound_url(("callback_url",), body.callback_url, settings, request.app.state.resolver)
+    if body.alert_url is not None and settings.signing_secret is None:
+        raise InputError(
+            [
+                FieldError(
+                    ("alert_url",),
+                    "this deployment cannot sign alerts: GUARDQ_SIGNING_SECRET is not set",
+                    "alerts_unsigned",
+                )
+            ]
+        )
+    outbound_url(("alert_url",), body.alert_url, settings, request.app.state.resolver)
     charge(request, key, ITEMS, len(items))
     job_id = submit(
         request.app.state,
@@ -55,6 +67,7 @@ def create_job(
         priority=body.priority,
         items=items,
         callback_url=body.callback_url,
+        alert_url=body.alert_url,
         api_key_id=key.id,
         retain_text=body.retain_text,
     ).id

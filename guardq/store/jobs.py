@@ -67,6 +67,7 @@ class JobProgress:
     updated_at: datetime
     finished_at: datetime | None
     retain_text: bool = True
+    alert_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,10 +113,12 @@ def create_job(
     callback_url: str | None = None,
     api_key_id: uuid.UUID | None = None,
     retain_text: bool = True,
+    alert_url: str | None = None,
 ) -> CreatedJob:
     """Insert a queued job and its items (hashed here); raises ValueError naming the field.
 
     ``retain_text`` False: an escalated item of this job keeps no text for reviewers.
+    ``alert_url``: where its blocked items' events go (``guardq.alerts``).
     """
     _check_items(mode, items)
     job_id = uuid.uuid4()
@@ -130,6 +133,7 @@ def create_job(
             model_id=model_id,
             api_key_id=api_key_id,
             retain_text=retain_text,
+            alert_url=alert_url,
         )
     )
     created = tuple(
@@ -217,6 +221,7 @@ def get_job(*, session: Session, job_id: uuid.UUID) -> JobProgress | None:
         updated_at=job.updated_at,
         finished_at=job.finished_at,
         retain_text=job.retain_text,
+        alert_url=job.alert_url,
     )
 
 
