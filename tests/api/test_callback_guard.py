@@ -73,3 +73,23 @@ def test_a_public_callback_and_an_allowed_inside_one_are_accepted(
             assert response.json()["callback_url"] == url
         refused = client.post("/v1/jobs", json=_job("http://10.21.0.1/x"), headers=producer)
     assert refused.status_code == 422
+
+
+def test_an_alert_url_needs_the_signing_secret_and_a_public_address(
+    settings, factory, redis, producer
+):
+    body = {"items": [{"text": "hello"}], "alert_url": "https://hooks.example.com/alerts"}
+    with _client(settings, factory) as client:
+        unsigned = client.post("/v1/jobs", json=body, headers=producer)
+    assert unsigned.status_code == 422
+    assert "GUARDQ_SIGNING_SECRET is not set" in unsigned.json()["detail"][0]["msg"]
+
+    with _client(settings, factory, signing_secret="a-long-enough-secret") as client:
+        accepted = client.post("/v1/jobs", json=body, headers=producer)
+        inside = {**body, "alert_url": "http://metadata.test/alerts"}
+        refused = client.post("/v1/jobs", json=inside, headers=producer)
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["alert_url"] == "https://hooks.example.com/alerts"
+    assert refused.status_code == 422
+    (entry,) = refused.json()["detail"]
+    assert entry["field"] == "alert_url" and "169.254.169.254, a link-local" in entry["msg"]
