@@ -113,12 +113,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"GUARDQ_POLICY is not valid JSON: {exc}") from None
         return value
 
+    @field_validator("alert_url", "signing_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes an unset variable through as "".
+        return None if value == "" else value
+
     @field_validator("alert_url")
     @classmethod
     def _check_alert_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http:// or https:// URL")
-        return value or None
+        return value
 
     @model_validator(mode="after")
     def _check_alerts_are_signed(self) -> Settings:

@@ -82,3 +82,11 @@ def test_an_alert_url_needs_a_signing_secret_of_16_characters(monkeypatch):
     monkeypatch.setenv("GUARDQ_ALERT_URL", "alerts.example.com")
     with pytest.raises(ValidationError, match="absolute http"):
         Settings()
+
+
+def test_empty_alert_settings_are_unset(monkeypatch):
+    for name in ("GUARDQ_ALERT_URL", "GUARDQ_SIGNING_SECRET", "GUARDQ_CALLBACK_ALLOW"):
+        monkeypatch.setenv(name, "")
+    settings = Settings()
+    assert settings.alert_url is None and settings.signing_secret is None
+    assert settings.callback_allow == ()
