@@ -148,6 +148,8 @@ class Destination:
         host_header = self.host if self.port == default_port else f"{self.host}:{self.port}"
         if ":" in self.host:
             host_header = f"[{self.host}]" + ("" if self.port == default_port else f":{self.port}")
+        if parts.username is not None:  # keep credentials the URL carries
+            netloc = f"{parts.netloc.rpartition('@')[0]}@{netloc}"
         url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
         extensions = {"sni_hostname": self.host} if self.scheme == "https" else {}
         return url, {"Host": host_header}, extensions

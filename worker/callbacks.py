@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from guardq import outbound
 from guardq.settings import get_settings
@@ -67,7 +68,8 @@ def deliver(url: str, payload: dict[str, Any], headers: dict[str, str]) -> int:
     except outbound.UnresolvedHost as exc:
         raise CallbackFailed(str(exc)) from None
     if response.status_code >= 500 or response.status_code in (408, 429):
-        raise CallbackFailed(f"{url.split('?')[0]} answered {response.status_code}")
+        # The host only: a path or query may carry the receiver's token.
+        raise CallbackFailed(f"{urlsplit(url).hostname} answered {response.status_code}")
     return response.status_code
 
 

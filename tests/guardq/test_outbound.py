@@ -72,6 +72,12 @@ def test_a_host_name_resolving_to_public_addresses_passes_with_every_address():
     assert extensions == {"sni_hostname": "hooks.example.com"}
 
 
+def test_credentials_in_the_url_stay_with_the_pinned_address():
+    resolve = resolver({"hooks.example.com": ["93.184.215.14"]})
+    destination = check_url("https://u:p%40ss@hooks.example.com/x", NOTHING, resolve)
+    assert destination.pinned("93.184.215.14")[0] == "https://u:p%40ss@93.184.215.14/x"
+
+
 def test_a_host_that_does_not_resolve_is_refused():
     with pytest.raises(UnresolvedHost, match="'nowhere.invalid' does not resolve"):
         check_url("http://nowhere.invalid/x", NOTHING, resolver({}))
