@@ -187,12 +187,26 @@ def moderation_items(value: object, settings: Settings) -> list[NewItem]:
     return [NewItem(text=text) for text in texts]
 
 
-def outbound_url(loc: Loc, url: str | None, settings: Settings, resolver: Resolver | None) -> None:
+def job_destinations(body: JobCreate, settings: Settings, resolver: Resolver | None) -> None:
     """Refuse a callback or alert URL that leads to a non-public address (unless
-    GUARDQ_CALLBACK_ALLOW allows it): the worker would POST there from inside."""
-    if url is None:
-        return
-    try:
-        check_url(url, settings.outbound_allowed, resolver)
-    except ForbiddenDestination as exc:
-        raise InputError([FieldError(loc, str(exc), "forbidden_destination")]) from None
+    GUARDQ_CALLBACK_ALLOW allows it: the worker would POST there from inside), and an
+    alert URL where the deployment has no secret to sign alerts with."""
+    errors: list[FieldError] = []
+    if body.alert_url is not None and settings.signing_secret is None:
+        errors.append(
+            FieldError(
+                ("alert_url",),
+                "this deployment cannot sign alerts: GUARDQ_SIGNING_SECRET is not set",
+                "alerts_unsigned",
+            )
+        )
+    for field in ("callback_url", "alert_url"):
+        url = getattr(body, field)
+        if url is None:
+            continue
+        try:
+            check_url(url, settings.outbound_allowed, resolver)
+        except ForbiddenDestination as exc:
+            errors.append(FieldError((field,), str(exc), "forbidden_destination"))
+    if errors:
+        raise InputError(errors)

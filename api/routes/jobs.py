@@ -12,11 +12,10 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import FactoryDep, ProducerKey, SessionDep, SettingsDep
-from api.errors import FieldError, InputError
 from api.ratelimit import ITEMS, charge
 from api.schemas import JobCreate, JobPublic, ResultsPage
 from api.submission import submit
-from api.validation import job_items, outbound_url
+from api.validation import job_destinations, job_items
 from api.views import job_path, job_public, result_item
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
@@ -48,18 +47,7 @@ def create_job(
 ) -> JobPublic:
     """Queue the items for moderation; poll ``links.self`` or wait for ``callback_url``."""
     items = job_items(body, settings)
-    outbound_url(("callback_url",), body.callback_url, settings, request.app.state.resolver)
-    if body.alert_url is not None and settings.signing_secret is None:
-        raise InputError(
-            [
-                FieldError(
-                    ("alert_url",),
-                    "this deployment cannot sign alerts: GUARDQ_SIGNING_SECRET is not set",
-                    "alerts_unsigned",
-                )
-            ]
-        )
-    outbound_url(("alert_url",), body.alert_url, settings, request.app.state.resolver)
+    job_destinations(body, settings, request.app.state.resolver)
     charge(request, key, ITEMS, len(items))
     job_id = submit(
         request.app.state,
