@@ -18,6 +18,7 @@ from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
 from api.outage import install_outage_handlers
+from api.ratelimit import RateHeaders
 from api.routes import (
     authors,
     chat,
@@ -30,6 +31,7 @@ from api.routes import (
     review_page,
     reviews,
 )
+from guardq.outbound import Resolver
 from guardq.settings import Settings, get_settings
 from guardq.store.db import create_db_engine
 from guardq.store.db import session_factory as build_session_factory
@@ -44,12 +46,14 @@ def create_app(
     *,
     session_factory: sessionmaker[Session] | None = None,
     celery_app: Celery | None = None,
+    resolver: Resolver | None = None,
 ) -> FastAPI:
     """The API on ``settings`` (default: the process settings).
 
     ``session_factory`` and ``celery_app`` default to ones built from the settings; the
     Celery app is built on first use, so the API starts (and reports the broker down in
-    /healthz) when GUARDQ_BROKER_URL is unset.
+    /healthz) when GUARDQ_BROKER_URL is unset. ``resolver`` looks up the hosts of
+    callback URLs (default: the system's; tests pass their own).
     """
     settings = settings or get_settings()
     app = FastAPI(
@@ -65,6 +69,7 @@ def create_app(
     state.celery = celery_app
     # "Now" for author holds (tests set another clock).
     state.clock = utcnow
+    state.resolver = resolver
     state.redis = (
         Redis.from_url(
             settings.broker_url,
@@ -80,6 +85,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     install_outage_handlers(app)
+    app.add_middleware(RateHeaders)
     app.include_router(jobs.router)
     app.include_router(moderations.router)
     app.include_router(chat.router)

@@ -13,6 +13,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.ratelimit import REQUESTS, charge
 from guardq.settings import Settings
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
@@ -47,8 +48,11 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 def _verified_key(
     factory: sessionmaker[Session],
     presented: str | None,
+    request: Request,
     send: str = "the header 'Authorization: Bearer <key>'",
 ) -> ApiKeyInfo:
+    """The presented key, live; 401 when it is missing, unknown or revoked, 429 when it
+    is over its requests-per-minute limit (``api.ratelimit``)."""
     if presented is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -63,15 +67,17 @@ def _verified_key(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE
         )
+    charge(request, key, REQUESTS, 1)
     return key
 
 
 def current_key(
     factory: FactoryDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request,
 ) -> ApiKeyInfo:
-    """The caller's live API key; 401 when it is missing, unknown or revoked."""
-    return _verified_key(factory, credentials.credentials if credentials else None)
+    """The caller's live API key (``Authorization: Bearer``)."""
+    return _verified_key(factory, credentials.credentials if credentials else None, request)
 
 
 # LiteLLM's generic guardrail sends its configured api_key as this header.
@@ -84,11 +90,12 @@ def gateway_key(
     factory: FactoryDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_x_api_key)],
+    request: Request,
 ) -> ApiKeyInfo:
     """The caller's key from ``Authorization: Bearer`` or, failing that, ``x-api-key``."""
     presented = credentials.credentials if credentials else header_key
     send = "the header 'x-api-key: <key>' or 'Authorization: Bearer <key>'"
-    return _verified_key(factory, presented, send)
+    return _verified_key(factory, presented, request, send)
 
 
 CurrentKey = Annotated[ApiKeyInfo, Depends(current_key)]

@@ -53,6 +53,8 @@ class JobCreate(BaseModel):
     mode: Mode = Mode.PROMPT
     priority: Priority = Priority.REALTIME
     callback_url: Annotated[StrictStr | None, Field(max_length=CALLBACK_URL_LENGTH)] = None
+    # Signed events for this job's blocked items go here (else to GUARDQ_ALERT_URL).
+    alert_url: Annotated[StrictStr | None, Field(max_length=CALLBACK_URL_LENGTH)] = None
     # False: an item escalated to human review keeps no text, only its ref and hash
     # (reviewers then look the content up by ref in the producer's own system).
     retain_text: StrictBool = True
@@ -60,7 +62,7 @@ class JobCreate(BaseModel):
     lists: Annotated[list[StrictStr] | None, Field(max_length=MAX_JOB_LISTS)] = None
     items: Annotated[list[JobItemIn], Field(min_length=1)]
 
-    @field_validator("callback_url")
+    @field_validator("callback_url", "alert_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -87,6 +89,7 @@ class JobPublic(BaseModel):
     queued: int
     model: str
     callback_url: str | None
+    alert_url: str | None
     retain_text: bool
     error: str | None
     created_at: datetime

@@ -15,8 +15,10 @@ from redis.asyncio import Redis as AsyncRedis
 from api.errors import FieldError, InputError
 from api.outage import BROKER_DOWN, RETRY_AFTER, broker_unreachable
 from api.views import job_path
+from guardq.alerts import alert_notifier, with_alerts
 from guardq.queue import make_celery
 from guardq.realtime import notifier
+from guardq.recording import Notify
 from guardq.store.enums import Priority
 from guardq.store.jobs import CreatedJob, NewItem
 from guardq.submit import EnqueueError, submit_job
@@ -34,6 +36,21 @@ def _celery(state: Any) -> Celery:
     return state.celery
 
 
+def _alerts(state: Any) -> Notify | None:
+    """Alerts for the blocked items the cache answers at submission (``guardq.alerts``);
+    None without a signing secret (then no job has an alert URL, and none is set)."""
+    if state.settings.signing_secret is None or state.settings.broker_url is None:
+        return None
+    alerts = getattr(state, "alerts", None)
+    if alerts is None:
+        alerts = state.alerts = alert_notifier(
+            app=_celery(state),
+            session_factory=state.session_factory,
+            deployment_url=state.settings.alert_url,
+        )
+    return alerts
+
+
 def submit(
     state: Any,
     *,
@@ -44,6 +61,7 @@ def submit(
     api_key_id: uuid.UUID,
     retain_text: bool = True,
     lists: Sequence[str] | None = None,
+    alert_url: str | None = None,
 ) -> CreatedJob:
     """Commit the job, answer its cached items, enqueue the rest; 503 when the broker
     refuses the tasks. A realtime job's cached answers are pushed like the workers'
@@ -51,6 +69,7 @@ def submit(
     notify = None
     if priority is Priority.REALTIME and state.redis is not None:
         notify = notifier(state.redis)
+    notify = with_alerts(notify, _alerts(state))
     try:
         job = submit_job(
             session_factory=state.session_factory,
@@ -59,6 +78,7 @@ def submit(
             items=items,
             model_id=state.settings.model,
             callback_url=callback_url,
+            alert_url=alert_url,
             api_key_id=api_key_id,
             retain_text=retain_text,
             app=_celery(state),

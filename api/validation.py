@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from api.errors import FieldError, InputError
 from api.schemas import JobCreate, JobItemIn
 from guardq.inputs import unstorable
+from guardq.outbound import ForbiddenDestination, Resolver, check_url
 from guardq.settings import Settings
 from guardq.store.jobs import NewItem
 from guardq.verdict import Mode
@@ -220,3 +221,28 @@ def moderation_items(value: object, settings: Settings) -> list[NewItem]:
     if errors:
         raise InputError(errors)
     return [NewItem(text=text) for text in texts]
+
+
+def job_destinations(body: JobCreate, settings: Settings, resolver: Resolver | None) -> None:
+    """Refuse a callback or alert URL that leads to a non-public address (unless
+    GUARDQ_CALLBACK_ALLOW allows it: the worker would POST there from inside), and an
+    alert URL where the deployment has no secret to sign alerts with."""
+    errors: list[FieldError] = []
+    if body.alert_url is not None and settings.signing_secret is None:
+        errors.append(
+            FieldError(
+                ("alert_url",),
+                "this deployment cannot sign alerts: GUARDQ_SIGNING_SECRET is not set",
+                "alerts_unsigned",
+            )
+        )
+    for field in ("callback_url", "alert_url"):
+        url = getattr(body, field)
+        if url is None:
+            continue
+        try:
+            check_url(url, settings.outbound_allowed, resolver)
+        except ForbiddenDestination as exc:
+            errors.append(FieldError((field,), str(exc), "forbidden_destination"))
+    if errors:
+        raise InputError(errors)

@@ -22,6 +22,7 @@ def job_public(job: JobProgress) -> JobPublic:
         queued=job.total - job.done - job.failed,
         model=job.model_id,
         callback_url=job.callback_url,
+        alert_url=job.alert_url,
         retain_text=job.retain_text,
         error=job.error,
         created_at=job.created_at,

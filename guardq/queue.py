@@ -37,6 +37,9 @@ MODERATE_REALTIME = "guardq.moderate_realtime"
 MODERATE_BULK = "guardq.moderate_bulk"
 # kwargs: {"job_id": str}; POSTs the job summary to the job's callback_url.
 SEND_CALLBACK = "guardq.send_callback"
+# kwargs: {"event": dict, "url": str | None}; POSTs the signed event (guardq.alerts) to
+# url, or GUARDQ_ALERT_URL when it is None.
+SEND_ALERT = "guardq.send_alert"
 # No kwargs; sent by Celery beat every GUARDQ_PURGE_INTERVAL_S: clears reviewed text
 # past its retention. Runs on the model-free callbacks worker.
 PURGE_RETAINED_TEXT = "guardq.purge_retained_text"
@@ -102,6 +105,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             MODERATE_REALTIME: {"queue": REALTIME, "routing_key": REALTIME},
             MODERATE_BULK: {"queue": BULK, "routing_key": BULK},
             SEND_CALLBACK: {"queue": CALLBACKS, "routing_key": CALLBACKS},
+            SEND_ALERT: {"queue": CALLBACKS, "routing_key": CALLBACKS},
             PURGE_RETAINED_TEXT: {"queue": CALLBACKS, "routing_key": CALLBACKS},
         },
         # Celery beat (`guardq beat`): the periodic tasks. A purge nobody ran within an

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from guardq.outbound import Allowed, parse_allow_entry
 from guardq.policy import Policy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +103,32 @@ class Settings(BaseSettings):
         secrets = [self.author_secret, self.author_secret_previous]
         return tuple(author_hash(s.get_secret_value(), author) for s in secrets if s is not None)
 
+    # Comma-separated hosts (hooks.internal), domains (.internal) and networks
+    # (10.1.0.0/16) that callbacks and alerts may reach although they are not public
+    # addresses; by default only global addresses are (guardq.outbound: SSRF guard).
+    callback_allow: Annotated[tuple[str, ...], NoDecode] = ()
+    # Where an event for every blocked item goes (guardq.alerts), unless the job names
+    # its own alert_url; signed, so it needs the signing secret.
+    alert_url: str | None = None
+    # Key of the HMAC-SHA256 signature on alerts and job callbacks (guardq.signing);
+    # unset: callbacks go unsigned and alerts cannot be configured.
+    signing_secret: SecretStr | None = Field(default=None, min_length=16)
+
+    @property
+    def outbound_allowed(self) -> Allowed:
+        """``callback_allow`` parsed: what callbacks and alerts may reach."""
+        return Allowed.from_entries(self.callback_allow)
+
+    @field_validator("callback_allow", mode="before")
+    @classmethod
+    def _parse_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            for entry in value:
+                parse_allow_entry(str(entry))
+        return value
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
@@ -121,6 +148,28 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError(f"GUARDQ_POLICY is not valid JSON: {exc}") from None
         return value
+
+    @field_validator("alert_url", "signing_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes an unset variable through as "".
+        return None if value == "" else value
+
+    @field_validator("alert_url")
+    @classmethod
+    def _check_alert_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _check_alerts_are_signed(self) -> Settings:
+        if self.alert_url is not None and self.signing_secret is None:
+            raise ValueError(
+                "GUARDQ_ALERT_URL needs GUARDQ_SIGNING_SECRET (at least 16 characters): "
+                "alerts are signed"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_chunking(self) -> Settings:

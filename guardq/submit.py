@@ -132,6 +132,7 @@ def submit_job(
     callback_url: str | None = None,
     api_key_id: uuid.UUID | None = None,
     retain_text: bool = True,
+    alert_url: str | None = None,
     app: Celery | None = None,
     policy: Policy | None = None,
     notify: Notify | None = None,
@@ -150,6 +151,8 @@ def submit_job(
     ``retain_text`` False: escalated items keep no text for reviewers (the workers read
     the choice from the job's row). ``lists``: job-scoped term lists (``guardq.lists``);
     cached items are screened here (``guardq.screening``), the others by the worker.
+    the choice from the job's row). ``alert_url``: where the job's blocked items are
+    reported (``guardq.alerts``; the caller checks it, see ``guardq.outbound``).
     """
     policy = policy or get_settings().policy
     with session_scope(session_factory) as session:
@@ -163,6 +166,7 @@ def submit_job(
             api_key_id=api_key_id,
             retain_text=retain_text,
             lists=lists,
+            alert_url=alert_url,
         )
         cached = get_cached_verdicts(
             session=session,

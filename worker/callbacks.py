@@ -2,15 +2,21 @@
 
 The summary carries ids, status and counters, never content: the receiver fetches the
 results through the API with its key. Torch-free; run by ``worker.tasks.send_callback``.
+The URL is checked again before sending (``guardq.outbound``): an address that became
+forbidden since the job was submitted is refused, and not retried. Alerts
+(``worker.alerts``) go out through the same ``deliver``, signed the same way.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
-
+from guardq import outbound
+from guardq.settings import get_settings
+from guardq.signing import SIGNATURE_HEADER, signature_header
 from guardq.store.jobs import JobProgress
 
 # Seconds one delivery attempt may take; a slow receiver costs a retry, not a worker.
@@ -18,7 +24,8 @@ CALLBACK_TIMEOUT_S = 10.0
 
 
 class CallbackFailed(Exception):
-    """The receiver answered with a status worth retrying (5xx, 408, 429)."""
+    """The receiver answered with a status worth retrying (5xx, 408, 429), or its host
+    did not resolve."""
 
 
 def job_summary(job: JobProgress) -> dict[str, Any]:
@@ -39,16 +46,33 @@ def job_summary(job: JobProgress) -> dict[str, Any]:
     }
 
 
-def post_summary(url: str, job_id: uuid.UUID, summary: dict[str, Any]) -> int:
-    """POST ``summary`` to ``url``; returns the status. Raises ``CallbackFailed`` or
-    ``httpx.HTTPError`` when a retry may help; a 4xx other than 408/429 is final."""
-    response = httpx.post(
-        url,
-        json=summary,
-        headers={"X-Guardq-Job": str(job_id)},
-        timeout=CALLBACK_TIMEOUT_S,
-        follow_redirects=False,
-    )
+def deliver(url: str, payload: dict[str, Any], headers: dict[str, str]) -> int:
+    """POST ``payload`` as JSON to ``url``, signed with ``GUARDQ_SIGNING_SECRET`` when it
+    is set (``guardq.signing``); returns the status. Raises ``CallbackFailed`` or
+    ``httpx.HTTPError`` when a retry may help; a 4xx other than 408/429 is final, and so
+    is ``outbound.ForbiddenDestination`` (the URL now leads somewhere guardq may not go)."""
+    settings = get_settings()
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "guardq", **headers}
+    if settings.signing_secret is not None:
+        secret = settings.signing_secret.get_secret_value()
+        headers[SIGNATURE_HEADER] = signature_header(secret, body)
+    try:
+        response = outbound.post(
+            url,
+            body,
+            headers=headers,
+            allowed=settings.outbound_allowed,
+            timeout=CALLBACK_TIMEOUT_S,
+        )
+    except outbound.UnresolvedHost as exc:
+        raise CallbackFailed(str(exc)) from None
     if response.status_code >= 500 or response.status_code in (408, 429):
-        raise CallbackFailed(f"job {job_id}: callback answered {response.status_code}")
+        # The host only: a path or query may carry the receiver's token.
+        raise CallbackFailed(f"{urlsplit(url).hostname} answered {response.status_code}")
     return response.status_code
+
+
+def post_summary(url: str, job_id: uuid.UUID, summary: dict[str, Any]) -> int:
+    """POST the job's ``summary`` to ``url`` (``deliver``); returns the status."""
+    return deliver(url, summary, {"X-Guardq-Job": str(job_id)})

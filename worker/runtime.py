@@ -14,8 +14,10 @@ from functools import lru_cache
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from guardq.alerts import alert_notifier, with_alerts
 from guardq.policy import Policy
 from guardq.realtime import notifier
+from guardq.recording import Notify
 from guardq.settings import get_settings
 from guardq.store.db import get_session_factory
 from worker.engine import GuardEngine
@@ -30,13 +32,15 @@ _REDIS_TIMEOUT_S = 2.0
 @dataclass(frozen=True)
 class Runtime:
     """A loaded engine, the model id it answers for, the store and the policy; with a
-    broker, the Redis client that tells waiting requests their answers."""
+    broker, the Redis client that tells waiting requests their answers, and (with a
+    signing secret) the notice that queues alerts for blocked items."""
 
     engine: GuardEngine
     model_id: str
     session_factory: sessionmaker[Session]
     policy: Policy
     answers: Redis | None = None
+    alerts: Notify | None = None
 
     def process(self, items: list[WorkItem], yield_to=None) -> BatchReport:
         """``worker.pipeline.process_items`` with this runtime's resources."""
@@ -46,7 +50,9 @@ class Runtime:
             session_factory=self.session_factory,
             model_id=self.model_id,
             policy=self.policy,
-            notify=notifier(self.answers) if self.answers is not None else None,
+            notify=with_alerts(
+                notifier(self.answers) if self.answers is not None else None, self.alerts
+            ),
             yield_to=yield_to,
         )
 
@@ -63,7 +69,14 @@ def build_runtime(
     engine = GuardEngine.load(model_id, device=device)
     timings = engine.warmup()
     log.info("engine warm on %s (%.2f s)", engine.placement.device, timings.total_s)
-    answers = None
+    answers = alerts = None
+    factory = session_factory or get_session_factory()
+    if settings.broker_url is not None and settings.signing_secret is not None:
+        # Without a secret no job can have an alert URL (the API refuses it) and none
+        # is configured: no query after each commit.
+        from worker.celery_app import app
+
+        alerts = alert_notifier(app=app, session_factory=factory, deployment_url=settings.alert_url)
     if settings.broker_url is not None:
         answers = Redis.from_url(
             settings.broker_url,
@@ -73,9 +86,10 @@ def build_runtime(
     return Runtime(
         engine=engine,
         model_id=model_id,
-        session_factory=session_factory or get_session_factory(),
+        session_factory=factory,
         policy=settings.policy,
         answers=answers,
+        alerts=alerts,
     )
 
 

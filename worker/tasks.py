@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import OperationalError
 
+from guardq.outbound import ForbiddenDestination
 from guardq.queue import (
     BULK,
     BULK_GATHER_MESSAGES,
@@ -183,5 +184,10 @@ def send_callback(job_id: str) -> None:
         job = get_job(session=session, job_id=uuid.UUID(job_id))
     if job is None or job.callback_url is None:
         return
-    status = post_summary(job.callback_url, job.id, job_summary(job))
+    try:
+        status = post_summary(job.callback_url, job.id, job_summary(job))
+    except ForbiddenDestination as exc:
+        # Final: the URL passed the check at submit, but its host now leads inside.
+        log.warning("job %s: callback refused: %s", job.id, exc)
+        return
     log.info("job %s: callback answered %d", job.id, status)

@@ -12,10 +12,11 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.deps import FactoryDep, ProducerKey, SessionDep, SettingsDep
+from api.ratelimit import ITEMS, charge
 from api.routes.lists import job_lists
 from api.schemas import JobCreate, JobPublic, ResultsPage
 from api.submission import submit
-from api.validation import job_items
+from api.validation import job_destinations, job_items
 from api.views import job_path, job_public, result_item
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
@@ -48,13 +49,16 @@ def create_job(
 ) -> JobPublic:
     """Queue the items for moderation; poll ``links.self`` or wait for ``callback_url``."""
     items = job_items(body, settings)
+    job_destinations(body, settings, request.app.state.resolver)
     lists = job_lists(factory, body.lists)
+    charge(request, key, ITEMS, len(items))
     job_id = submit(
         request.app.state,
         mode=body.mode,
         priority=body.priority,
         items=items,
         callback_url=body.callback_url,
+        alert_url=body.alert_url,
         api_key_id=key.id,
         retain_text=body.retain_text,
         lists=lists,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.deps import ProducerKey
 from api.errors import FieldError, InputError
 from api.openai_compat import accepts_model, moderation_result, public_model_name
+from api.ratelimit import ITEMS, charge
 from api.schemas import ModerationRequest, ModerationResponse
 from api.submission import answers_client, submit
 from api.validation import moderation_items
@@ -110,6 +111,7 @@ async def create_moderation(
             [FieldError(("model",), f"this deployment serves {served}; send that or leave it out")]
         )
     items = moderation_items(body.input, settings)
+    await run_in_threadpool(charge, request, key, ITEMS, len(items))
     job = await run_in_threadpool(
         submit,
         state,

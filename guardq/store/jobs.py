@@ -70,6 +70,7 @@ class JobProgress:
     updated_at: datetime
     finished_at: datetime | None
     retain_text: bool = True
+    alert_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,13 @@ def create_job(
     api_key_id: uuid.UUID | None = None,
     retain_text: bool = True,
     lists: Sequence[str] | None = None,
+    alert_url: str | None = None,
 ) -> CreatedJob:
     """Insert a queued job and its items (hashed here); raises ValueError naming the field.
 
     ``retain_text`` False: an escalated item of this job keeps no text for reviewers.
     ``lists``: the job-scoped term lists the worker matches this job's items against.
+    ``alert_url``: where its blocked items' events go (``guardq.alerts``).
     """
     _check_items(mode, items)
     job_id = uuid.uuid4()
@@ -136,6 +139,7 @@ def create_job(
             api_key_id=api_key_id,
             retain_text=retain_text,
             lists=list(lists) if lists else None,
+            alert_url=alert_url,
         )
     )
     created = tuple(
@@ -227,6 +231,7 @@ def get_job(*, session: Session, job_id: uuid.UUID) -> JobProgress | None:
         updated_at=job.updated_at,
         finished_at=job.finished_at,
         retain_text=job.retain_text,
+        alert_url=job.alert_url,
     )
 
 

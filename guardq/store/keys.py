@@ -35,6 +35,9 @@ class ApiKeyInfo:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    # Requests and items per minute (api.ratelimit); None: unlimited.
+    rpm: int | None = None
+    ipm: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,14 +52,38 @@ def key_sha256(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_api_key(*, session: Session, name: str, role: KeyRole) -> NewApiKey:
-    """Create a key for ``name`` with ``role``; only its hash and prefix are stored."""
+# Above this a per-minute limit is no limit; the bound keeps the moving window's Redis
+# list (one entry per request or item) small.
+MAX_PER_MINUTE = 1_000_000
+
+
+def _check_limit(name: str, value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= MAX_PER_MINUTE:
+        raise ValueError(f"{name}: 1 to {MAX_PER_MINUTE:,} per minute (or no limit), got {value}")
+    return value
+
+
+def create_api_key(
+    *,
+    session: Session,
+    name: str,
+    role: KeyRole,
+    rpm: int | None = None,
+    ipm: int | None = None,
+) -> NewApiKey:
+    """Create a key for ``name`` with ``role``; only its hash and prefix are stored.
+    ``rpm`` / ``ipm``: requests / items per minute it may send (None: unlimited)."""
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise ValueError(f"name: 1 to 100 characters, got {len(name)}")
     key = KEY_MARK + secrets.token_urlsafe(32)
     row = ApiKey(
-        name=name, role=KeyRole(role), key_hash=key_sha256(key), prefix=key[:PREFIX_LENGTH]
+        name=name,
+        role=KeyRole(role),
+        key_hash=key_sha256(key),
+        prefix=key[:PREFIX_LENGTH],
+        rpm=_check_limit("rpm", rpm),
+        ipm=_check_limit("ipm", ipm),
     )
     session.add(row)
     session.flush()
@@ -87,6 +114,29 @@ def revoke_api_key(*, session: Session, key_id: uuid.UUID) -> bool:
     return result.rowcount == 1
 
 
+UNCHANGED = object()
+
+
+def set_api_key_limits(
+    *, session: Session, key_id: uuid.UUID, rpm=UNCHANGED, ipm=UNCHANGED
+) -> ApiKeyInfo | None:
+    """Change a key's per-minute limits (an int, or None for unlimited; a limit not
+    passed stays); the key as it is now, or None when there is no such key. Every API
+    process applies the change from the key's next request."""
+    values = {
+        name: _check_limit(name, value)
+        for name, value in (("rpm", rpm), ("ipm", ipm))
+        if value is not UNCHANGED
+    }
+    row = session.get(ApiKey, key_id, populate_existing=True)
+    if row is None:
+        return None
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.flush()
+    return _info(row)
+
+
 def list_api_keys(*, session: Session) -> list[ApiKeyInfo]:
     """All keys, revoked ones included, oldest first."""
     rows = session.scalars(
@@ -105,4 +155,6 @@ def _info(row) -> ApiKeyInfo:
         prefix=row.prefix,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        rpm=row.rpm,
+        ipm=row.ipm,
     )

@@ -126,6 +126,9 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Requests and items per minute (api.ratelimit); NULL: unlimited.
+    rpm: Mapped[int | None] = mapped_column(Integer)
+    ipm: Mapped[int | None] = mapped_column(Integer)
 
 
 class Job(Base):
@@ -143,6 +146,8 @@ class Job(Base):
     done: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     callback_url: Mapped[str | None] = mapped_column(String(2048))
+    # Signed events for the job's blocked items (guardq.alerts); NULL: the deployment's.
+    alert_url: Mapped[str | None] = mapped_column(String(2048))
     model_id: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL"), index=True

@@ -370,9 +370,7 @@ def _count_statement():
 _COUNT_ON_JOB = _count_statement()
 
 
-def _count_on_job(
-    session: Session, job_id: uuid.UUID, done: int, failed: int
-) -> tuple[bool, bool]:
+def _count_on_job(session: Session, job_id: uuid.UUID, done: int, failed: int) -> tuple[bool, bool]:
     """Add to the job's counters, moving it to running, or to done when this completes
     it; whether this call finished the job, and whether the job has a callback URL.
     (Counters only grow towards ``total``, so exactly one update crosses it.)"""

@@ -56,3 +56,37 @@ def test_bad_values_fail_at_start_naming_the_problem(monkeypatch, name, value, m
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=message):
         Settings()
+
+
+def test_callback_allow_is_a_comma_separated_list_checked_at_start(monkeypatch):
+    monkeypatch.setenv("GUARDQ_CALLBACK_ALLOW", " 10.1.0.0/16, hooks.internal ,.corp")
+    allowed = Settings().outbound_allowed
+    assert [str(n) for n in allowed.networks] == ["10.1.0.0/16"]
+    assert allowed.hosts == ("hooks.internal", ".corp")
+    monkeypatch.setenv("GUARDQ_CALLBACK_ALLOW", "10.1.0.0/16,http://x")
+    with pytest.raises(ValidationError, match="'http://x' is neither a network"):
+        Settings()
+
+
+def test_an_alert_url_needs_a_signing_secret_of_16_characters(monkeypatch):
+    monkeypatch.setenv("GUARDQ_ALERT_URL", "https://alerts.example.com/guardq")
+    with pytest.raises(ValidationError, match="GUARDQ_ALERT_URL needs GUARDQ_SIGNING_SECRET"):
+        Settings()
+    monkeypatch.setenv("GUARDQ_SIGNING_SECRET", "short")
+    with pytest.raises(ValidationError, match="signing_secret"):
+        Settings()
+    monkeypatch.setenv("GUARDQ_SIGNING_SECRET", "a-long-enough-secret")
+    settings = Settings()
+    assert settings.alert_url == "https://alerts.example.com/guardq"
+    assert "a-long-enough-secret" not in repr(settings)
+    monkeypatch.setenv("GUARDQ_ALERT_URL", "alerts.example.com")
+    with pytest.raises(ValidationError, match="absolute http"):
+        Settings()
+
+
+def test_empty_alert_settings_are_unset(monkeypatch):
+    for name in ("GUARDQ_ALERT_URL", "GUARDQ_SIGNING_SECRET", "GUARDQ_CALLBACK_ALLOW"):
+        monkeypatch.setenv(name, "")
+    settings = Settings()
+    assert settings.alert_url is None and settings.signing_secret is None
+    assert settings.callback_allow == ()

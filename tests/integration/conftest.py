@@ -81,6 +81,9 @@ def services(make_postgres_database, make_redis_database):
         "GUARDQ_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         "GUARDQ_AUTHOR_SECRET": AUTHOR_SECRET,
         "GUARDQ_POLICY": AUTHORS_POLICY,
+        # The tests' callback receivers listen on 127.0.0.1 (and only there: a receiver
+        # on another loopback address stands for a host that guardq must refuse).
+        "GUARDQ_CALLBACK_ALLOW": "127.0.0.1",
     }
     env.pop("GUARDQ_RESULT_BACKEND_URL", None)
     return Services(database_url=url, broker_url=redis_url, env=env)

@@ -183,6 +183,30 @@ def test_finished_job_posts_its_summary_to_the_callback_url(
     assert marker not in json.dumps(body)
 
 
+def test_a_callback_whose_address_became_forbidden_is_refused_at_send_time(
+    services, session_factory, celery_app, celery_worker, wait_for_job
+):
+    # submit_job skips the API's check, as a host whose DNS answer changed after the
+    # submission would: 127.0.0.2 is loopback and not in GUARDQ_CALLBACK_ALLOW.
+    server = HTTPServer(("127.0.0.2", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.2:{server.server_port}/hook"
+        job = _submit(services, session_factory, celery_app, ["Hi again"], callback_url=url)
+        wait_for_job(job.id)
+        refused = f"job {job.id}: callback refused: host is 127.0.0.2, a loopback address"
+        for _ in range(100):
+            if refused in celery_worker.log():
+                break
+            time.sleep(0.2)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused in celery_worker.log()
+    assert not any(body["job_id"] == str(job.id) for body in _Receiver.bodies)
+
+
 def test_a_realtime_job_overtakes_a_bulk_backlog(
     services, session_factory, celery_app, celery_worker, wait_for_job
 ):

@@ -52,3 +52,37 @@ def test_keys_create_refuses_an_unknown_role(migrated, capsys):
     with pytest.raises(SystemExit):
         main(["keys", "create", "--role", "root", "--name", "x"])
     assert "invalid choice: 'root'" in capsys.readouterr().err
+
+
+def test_keys_carry_rate_limits_set_at_create_and_changed_later(migrated, capsys):
+    assert main(["keys", "create", "--role", "producer", "--name", "feed", "--rpm", "60"]) == 0
+    key = capsys.readouterr().out.strip()
+    with session_scope(get_session_factory()) as session:
+        info = verify_api_key(session=session, key=key)
+    assert (info.rpm, info.ipm) == (60, None)
+
+    assert main(["keys", "limits", str(info.id), "--ipm", "5000"]) == 0
+    assert "60 requests, 5000 items per minute" in capsys.readouterr().out
+    assert main(["keys", "limits", str(info.id), "--rpm", "none"]) == 0
+    with session_scope(get_session_factory()) as session:
+        info = verify_api_key(session=session, key=key)
+    assert (info.rpm, info.ipm) == (None, 5000)
+    assert main(["keys", "list"]) == 0
+    assert "5000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--rpm", "0"], "rpm: 1 to 1,000,000 per minute"),
+        (["--ipm", "-5"], "ipm: 1 to 1,000,000 per minute"),
+        ([], "give --rpm and/or --ipm"),
+    ],
+)
+def test_keys_limits_names_a_bad_limit(migrated, capsys, argv, problem):
+    assert main(["keys", "create", "--role", "producer", "--name", "x"]) == 0
+    key = capsys.readouterr().out.strip()
+    with session_scope(get_session_factory()) as session:
+        key_id = verify_api_key(session=session, key=key).id
+    assert main(["keys", "limits", str(key_id), *argv]) == 2
+    assert problem in capsys.readouterr().err

@@ -1,0 +1,143 @@
+"""Alerts: a signed event POSTed for every item whose action is block, to the job's
+``alert_url`` or else the deployment's ``GUARDQ_ALERT_URL``.
+
+1. After a commit, ``alert_notifier`` (a ``guardq.recording.Notify``, so it hears only
+   what is committed, and after the realtime answers) takes the recorded items whose
+   action is block, reads their refs and their jobs' alert URLs in one query, and
+   queues one ``guardq.send_alert`` task per event on the callbacks queue. The verdict
+   never waits for an alert, and a failure to queue is logged, never raised.
+2. The model-free callbacks worker (``worker.alerts``) checks the URL again
+   (``guardq.outbound``), signs the body (``guardq.signing``) and POSTs it, retrying
+   with backoff.
+
+An event is a plain JSON object: ``event(type, key, **fields)`` gives it a stable id
+and a time, and ``queue_alerts`` sends any list of them, so other kinds (an author put
+on hold) go the same way. Events carry ids, hashes, the verdict and the reason, never
+content. Delivery is at least once: a receiver drops an event id it has seen. A worker
+killed between its commit and the enqueue loses that batch's alerts (the verdicts
+stay, and can be read through the API).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from guardq.policy import Action
+from guardq.queue import SEND_ALERT
+from guardq.recording import Judged, Notify
+from guardq.store.db import session_scope
+from guardq.store.models import Item, Job, utcnow
+from guardq.store.verdicts import NewVerdict
+
+log = logging.getLogger(__name__)
+
+ITEM_BLOCKED = "item.blocked"
+_EVENT_IDS = uuid.UUID("1b2f0e0c-6a51-4c4e-9a0e-2f4b7c6d9e31")
+
+
+def event(kind: str, key: str, **fields: Any) -> dict[str, Any]:
+    """An event of type ``kind``; ``key`` names what it is about (an item id), so that
+    the same event queued twice has the same id."""
+    return {
+        "id": f"evt_{uuid.uuid5(_EVENT_IDS, f'{kind}:{key}').hex}",
+        "type": kind,
+        "created_at": utcnow().isoformat(),
+        **fields,
+    }
+
+
+def blocked_item_event(judged: Judged, stored: NewVerdict, ref: str | None) -> dict[str, Any]:
+    """The ``item.blocked`` event of one recorded item: ids, hash, verdict, reason."""
+    verdict = stored.verdict
+    return event(
+        ITEM_BLOCKED,
+        str(judged.item_id),
+        job_id=str(judged.job_id),
+        item_id=str(judged.item_id),
+        ref=ref,
+        mode=judged.mode.value,
+        content_sha256=judged.sha256,
+        severity=verdict.severity.value if verdict.severity else None,
+        categories=[category.value for category in verdict.categories],
+        refusal=verdict.refusal,
+        action=stored.decision.action.value,
+        reason=stored.decision.reason,
+        model=stored.model_id,
+    )
+
+
+def queue_alerts(app: Celery, events: Sequence[dict[str, Any]], url: str | None = None) -> None:
+    """Queue ``events`` for the callbacks worker; ``url`` None: the deployment's
+    ``GUARDQ_ALERT_URL`` (read by the worker when it sends)."""
+    if not events:
+        return
+    with app.producer_or_acquire() as producer:
+        for one in events:
+            app.send_task(
+                SEND_ALERT,
+                kwargs={"event": one, "url": url},
+                producer=producer,
+                ignore_result=True,
+            )
+
+
+def alert_notifier(
+    *, app: Celery, session_factory: sessionmaker[Session], deployment_url: str | None
+) -> Notify:
+    """A ``Notify`` that queues an ``item.blocked`` event for each recorded blocked item
+    whose job has an alert URL, or for all of them when ``deployment_url`` is set."""
+
+    def notify(recorded: Sequence[tuple[Judged, NewVerdict | None]]) -> None:
+        blocked = [
+            (judged, stored)
+            for judged, stored in recorded
+            if stored is not None and stored.decision.action is Action.BLOCK
+        ]
+        if not blocked:
+            return
+        try:
+            with session_scope(session_factory) as session:
+                rows = session.execute(
+                    select(Item.id, Item.ref, Job.alert_url)
+                    .join(Job, Job.id == Item.job_id)
+                    .where(Item.id.in_([judged.item_id for judged, _ in blocked]))
+                ).all()
+            found = {row.id: row for row in rows}
+            by_url: dict[str | None, list[dict[str, Any]]] = {}
+            for judged, stored in blocked:
+                row = found.get(judged.item_id)
+                if row is None or (row.alert_url is None and deployment_url is None):
+                    continue
+                by_url.setdefault(row.alert_url, []).append(
+                    blocked_item_event(judged, stored, row.ref)
+                )
+            for url, events in by_url.items():
+                queue_alerts(app, events, url)
+        except Exception as exc:
+            # The verdicts are committed: an alert lost is logged, the batch goes on.
+            log.error("%d alert(s) not queued: %s", len(blocked), type(exc).__name__)
+            return
+        queued = sum(len(events) for events in by_url.values())
+        if queued:
+            log.info("%d alert(s) queued", queued)
+
+    return notify
+
+
+def with_alerts(notify: Notify | None, alerts: Notify | None) -> Notify | None:
+    """``notify`` (the realtime answers), then ``alerts``: both after the commit."""
+    if alerts is None or notify is None:
+        return notify or alerts
+
+    def both(recorded: Sequence[tuple[Judged, NewVerdict | None]]) -> None:
+        notify(recorded)
+        alerts(recorded)
+
+    return both
