@@ -37,7 +37,8 @@ def _celery(state: Any) -> Celery:
 
 
 def _alerts(state: Any) -> Notify | None:
-    """Alerts for the blocked items the cache answers at submission (``guardq.alerts``);
+    """Alerts for the blocked items the cache answers at submission, and for the author
+    holds their strikes begin (``guardq.alerts``);
     None without a signing secret (then no job has an alert URL, and none is set)."""
     if state.settings.signing_secret is None or state.settings.broker_url is None:
         return None
@@ -47,6 +48,7 @@ def _alerts(state: Any) -> Notify | None:
             app=_celery(state),
             session_factory=state.session_factory,
             deployment_url=state.settings.alert_url,
+            authors=state.settings.policy.authors,
         )
     return alerts
 

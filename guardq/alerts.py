@@ -10,12 +10,20 @@
    (``guardq.outbound``), signs the body (``guardq.signing``) and POSTs it, retrying
    with backoff.
 
+With an author policy, the same notice also reports each new author hold: when the
+committed verdicts include strikes (``guardq.authors``), it finds the authors of those
+items whose hold began since it was last reported (``record_new_holds``: a ``held`` trail
+row per hold, under a per-author lock) and queues one ``author.held`` event per hold,
+to the alert URL of the job whose item made the strike, or else the deployment's; an
+author whose items have neither is not reported. The event names the author by hash.
+
 An event is a plain JSON object: ``event(type, key, **fields)`` gives it a stable id
-and a time, and ``queue_alerts`` sends any list of them, so other kinds (an author put
-on hold) go the same way. Events carry ids, hashes, the verdict and the reason, never
-content. Delivery is at least once: a receiver drops an event id it has seen. A worker
-killed between its commit and the enqueue loses that batch's alerts (the verdicts
-stay, and can be read through the API).
+and a time, and ``queue_alerts`` sends any list of them. Events carry ids, hashes, the
+verdict and the reason, never content. Delivery is at least once: a receiver drops an
+event id it has seen. A worker killed between its commit and the enqueue loses that
+batch's alerts (the verdicts stay, and can be read through the API). Hold events are
+queued before their ``held`` rows commit, so a failure there leaves the hold to be
+reported with the author's next strike.
 """
 
 from __future__ import annotations
@@ -29,9 +37,11 @@ from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from guardq.authors import AuthorPolicy, HoldState
 from guardq.policy import Action
 from guardq.queue import SEND_ALERT
 from guardq.recording import Judged, Notify
+from guardq.store.authors import record_new_holds
 from guardq.store.db import session_scope
 from guardq.store.models import Item, Job, utcnow
 from guardq.store.verdicts import NewVerdict
@@ -39,6 +49,7 @@ from guardq.store.verdicts import NewVerdict
 log = logging.getLogger(__name__)
 
 ITEM_BLOCKED = "item.blocked"
+AUTHOR_HELD = "author.held"
 _EVENT_IDS = uuid.UUID("1b2f0e0c-6a51-4c4e-9a0e-2f4b7c6d9e31")
 
 
@@ -73,6 +84,28 @@ def blocked_item_event(judged: Judged, stored: NewVerdict, ref: str | None) -> d
     )
 
 
+def author_held_event(
+    author: tuple[str, str | None], state: HoldState, policy: AuthorPolicy, judged: Judged
+) -> dict[str, Any]:
+    """The ``author.held`` event of a new hold: the author's hash (never the id), the
+    strikes, since and until when, and the item whose strike put them on hold."""
+    assert state.held_since is not None and state.hold_until is not None
+    author_hash, previous = author
+    return event(
+        AUTHOR_HELD,
+        f"{author_hash}:{state.held_since.isoformat()}",
+        author_hash=author_hash,
+        author_hash_previous=previous,
+        strikes=state.strikes,
+        threshold=policy.unsafe_strikes,
+        held_since=state.held_since.isoformat(),
+        hold_until=state.hold_until.isoformat(),
+        on_hold=policy.on_hold,
+        job_id=str(judged.job_id),
+        item_id=str(judged.item_id),
+    )
+
+
 def queue_alerts(app: Celery, events: Sequence[dict[str, Any]], url: str | None = None) -> None:
     """Queue ``events`` for the callbacks worker; ``url`` None: the deployment's
     ``GUARDQ_ALERT_URL`` (read by the worker when it sends)."""
@@ -89,12 +122,22 @@ def queue_alerts(app: Celery, events: Sequence[dict[str, Any]], url: str | None 
 
 
 def alert_notifier(
-    *, app: Celery, session_factory: sessionmaker[Session], deployment_url: str | None
+    *,
+    app: Celery,
+    session_factory: sessionmaker[Session],
+    deployment_url: str | None,
+    authors: AuthorPolicy | None = None,
 ) -> Notify:
     """A ``Notify`` that queues an ``item.blocked`` event for each recorded blocked item
-    whose job has an alert URL, or for all of them when ``deployment_url`` is set."""
+    whose job has an alert URL, or for all of them when ``deployment_url`` is set; with
+    ``authors`` (the policy's), an ``author.held`` event for each new hold."""
 
     def notify(recorded: Sequence[tuple[Judged, NewVerdict | None]]) -> None:
+        _blocked_alerts(recorded)
+        if authors is not None:
+            _hold_alerts(recorded, authors)
+
+    def _blocked_alerts(recorded: Sequence[tuple[Judged, NewVerdict | None]]) -> None:
         blocked = [
             (judged, stored)
             for judged, stored in recorded
@@ -128,7 +171,75 @@ def alert_notifier(
         if queued:
             log.info("%d alert(s) queued", queued)
 
+    def _hold_alerts(
+        recorded: Sequence[tuple[Judged, NewVerdict | None]], policy: AuthorPolicy
+    ) -> None:
+        strikes = {
+            judged.item_id: judged
+            for judged, stored in recorded
+            if stored is not None and stored.verdict.severity in policy.strike_severities
+        }
+        if not strikes:
+            return
+        try:
+            with session_scope(session_factory) as session:
+                rows = session.execute(
+                    select(Item.id, Item.author_hash, Item.author_hash_previous, Job.alert_url)
+                    .join(Job, Job.id == Item.job_id)
+                    .where(Item.id.in_(list(strikes)), Item.author_hash.is_not(None))
+                    .order_by(Item.id)
+                ).all()
+                struck = _by_author(
+                    [row for row in rows if row.alert_url is not None or deployment_url]
+                )
+                new = record_new_holds(
+                    session=session,
+                    authors={author: hashes for author, (hashes, _) in struck.items()},
+                    policy=policy,
+                    now=utcnow(),
+                )
+                by_url: dict[str | None, list[dict[str, Any]]] = {}
+                for author, state in new.items():
+                    row = struck[author][1]
+                    by_url.setdefault(row.alert_url, []).append(
+                        author_held_event(author, state, policy, strikes[row.id])
+                    )
+                # Queued before the ``held`` rows commit: if the queueing fails, they
+                # roll back and the next strike reports the hold again (same event id).
+                for url, events in by_url.items():
+                    queue_alerts(app, events, url)
+        except Exception as exc:
+            # The verdicts are committed: a hold stays in force unreported; logged.
+            log.error("author hold alerts not queued: %s", type(exc).__name__)
+            return
+        if new:
+            log.info("%d new author hold(s) alerted", len(new))
+
     return notify
+
+
+def _by_author(rows: Sequence[Any]) -> dict[tuple[str, str | None], tuple[frozenset[str], Any]]:
+    """The struck items' authors: (hash, previous hash) -> (every hash the author is
+    known by in these rows, the row whose job's alert URL gets the event: the first with
+    one). Rows sharing a hash are one author (a rotation in progress)."""
+    groups: list[tuple[set[str], list[Any]]] = []
+    for row in rows:
+        hashes = {row.author_hash, row.author_hash_previous} - {None}
+        joined = [g for g in groups if g[0] & hashes]
+        merged: tuple[set[str], list[Any]] = (hashes, [row])
+        for group in joined:
+            groups.remove(group)
+            merged[0].update(group[0])
+            merged[1].extend(group[1])
+        groups.append(merged)
+    authors = {}
+    for hashes, members in groups:
+        # The newest pair names the author: one with a previous hash was hashed by an
+        # API process that had both secrets.
+        named = max(members, key=lambda r: r.author_hash_previous is not None)
+        target = next((r for r in members if r.alert_url is not None), members[0])
+        authors[(named.author_hash, named.author_hash_previous)] = (frozenset(hashes), target)
+    return authors
 
 
 def with_alerts(notify: Notify | None, alerts: Notify | None) -> Notify | None:

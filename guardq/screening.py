@@ -36,6 +36,7 @@ from guardq.lists.cache import compiled_lists
 from guardq.lists.matcher import Hit
 from guardq.lists.normalize import normalize
 from guardq.policy import Action, Decision, Policy
+from guardq.reasons import AUTHOR_HOLD
 from guardq.store.authors import hold_states
 from guardq.store.enums import ListKind
 from guardq.store.models import Item, Job
@@ -83,16 +84,21 @@ class Screen:
     def decide(self, base: Decision | None) -> Decision:
         """The decision, given the policy's on the model's verdict (None: not judged)."""
         model = f"model: {base.reason}" if base else "not judged by the model"
+        # A blocked Unsafe item drawn for the review sample stays drawn when a list or
+        # a hold blocks it too: its reason says so, and a reviewer gets it.
+        sampled = base is not None and base.sampled
         blocks = self._of(ListKind.BLOCK)
         if blocks:
-            return Decision(Action.BLOCK, f"{_names(blocks)}; {model}")
+            return Decision(Action.BLOCK, f"{_names(blocks)}; {model}", sampled=sampled)
         if self.hold is not None:
             action = _strictest(self.hold, base)
-            return Decision(action, f"author on hold; {model}")
+            reason = f"{AUTHOR_HOLD}; {model}"
+            return Decision(action, reason, sampled=sampled and action is Action.BLOCK)
         timeouts = self._of(ListKind.BLOCK, timed_out=True)
         if timeouts:
             action = _strictest(Action.REVIEW, base)
-            return Decision(action, f"{_names(timeouts)} ran past its time bound; {model}")
+            reason = f"{_names(timeouts)} ran past its time bound; {model}"
+            return Decision(action, reason, sampled=sampled and action is Action.BLOCK)
         allows = self._of(ListKind.ALLOW)
         if allows:
             return Decision(Action.ALLOW, f"{_names(allows)}; {model}")

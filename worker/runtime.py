@@ -33,7 +33,7 @@ _REDIS_TIMEOUT_S = 2.0
 class Runtime:
     """A loaded engine, the model id it answers for, the store and the policy; with a
     broker, the Redis client that tells waiting requests their answers, and (with a
-    signing secret) the notice that queues alerts for blocked items."""
+    signing secret) the notice that queues alerts for blocked items and new holds."""
 
     engine: GuardEngine
     model_id: str
@@ -76,7 +76,12 @@ def build_runtime(
         # is configured: no query after each commit.
         from worker.celery_app import app
 
-        alerts = alert_notifier(app=app, session_factory=factory, deployment_url=settings.alert_url)
+        alerts = alert_notifier(
+            app=app,
+            session_factory=factory,
+            deployment_url=settings.alert_url,
+            authors=settings.policy.authors,
+        )
     if settings.broker_url is not None:
         answers = Redis.from_url(
             settings.broker_url,
