@@ -4,19 +4,24 @@ item whose job (or deployment) has an alert URL, on the callbacks queue, without
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import uuid
 
 import pytest
 from redis import Redis
+from sqlalchemy import update
 
 from guardq.alerts import alert_notifier, event
+from guardq.authors import AuthorPolicy
 from guardq.policy import Action, Decision
 from guardq.queue import CALLBACKS, SEND_ALERT, make_celery
 from guardq.recording import Judged
 from guardq.settings import Settings
 from guardq.store.db import session_scope
 from guardq.store.jobs import NewItem, create_job
-from guardq.store.verdicts import NewVerdict
+from guardq.store.models import Item
+from guardq.store.verdicts import NewVerdict, record_outcomes
 from guardq.verdict import Category, Mode, Severity, Verdict
 
 pytestmark = pytest.mark.integration
@@ -115,3 +120,73 @@ def test_a_broker_that_is_down_loses_the_alerts_but_never_raises(postgres_factor
     _, recorded = _recorded(postgres_factory, "https://hooks.example.com/a", [Action.BLOCK])
     alert_notifier(app=down, session_factory=postgres_factory, deployment_url=None)(recorded)
     assert "1 alert(s) not queued" in caplog.text
+
+
+AUTHOR_ID = "user-that-must-never-leave-guardq"
+HOLDS = AuthorPolicy(unsafe_strikes=2, window="P1D", hold="PT24H")
+
+
+def _struck(factory, author: str, alert_url: str | None, count: int):
+    """``count`` Unsafe items of ``author``, recorded in the store (so they are strikes)."""
+    job, recorded = _recorded(factory, alert_url, [Action.BLOCK] * count)
+    with session_scope(factory) as session:
+        session.execute(
+            update(Item).where(Item.job_id == job.id).values(author_hash=author_hash(author))
+        )
+        record_outcomes(
+            session=session,
+            verdicts=[stored for _, stored in recorded],
+            known={j.item_id: (j.job_id, j.sha256) for j, _ in recorded},
+        )
+    return job, recorded
+
+
+def author_hash(author: str) -> str:
+    return hashlib.sha256(author.encode()).hexdigest()
+
+
+def test_a_new_author_hold_is_one_event_with_the_hash_and_never_the_id_or_text(
+    postgres_factory, broker
+):
+    app, client = broker
+    author = f"{AUTHOR_ID}-{uuid.uuid4().hex}"
+    notify = alert_notifier(
+        app=app, session_factory=postgres_factory, deployment_url=None, authors=HOLDS
+    )
+    job, first = _struck(postgres_factory, author, "https://hooks.example.com/h", 1)
+    notify(first)
+    assert [kwargs["event"]["type"] for _, kwargs, _ in _messages(client)] == ["item.blocked"]
+    client.delete(CALLBACKS)
+
+    # The second strike crosses the threshold: one hold, one event, however many of the
+    # author's items the batch holds and however often the notice hears of it.
+    job, second = _struck(postgres_factory, author, "https://hooks.example.com/h", 2)
+    notify(second)
+    notify(second)
+    held = [(kwargs, raw) for task, kwargs, raw in _messages(client) if b"author.held" in raw]
+    [(kwargs, raw)] = held
+    sent = kwargs["event"]
+    assert kwargs["url"] == "https://hooks.example.com/h"
+    assert sent["type"] == "author.held" and sent["author_hash"] == author_hash(author)
+    assert (sent["strikes"], sent["threshold"], sent["on_hold"]) == (3, 2, "block")
+    assert sent["job_id"] == str(job.id) and sent["item_id"] in {str(i.id) for i in job.items}
+    assert sent["hold_until"] > sent["held_since"]
+    assert author.encode() not in raw and TEXT.encode() not in raw
+    assert sent["id"] == event("author.held", f"{author_hash(author)}:{sent['held_since']}")["id"]
+
+
+def test_a_hold_without_any_alert_url_is_not_reported_nor_marked(postgres_factory, broker):
+    app, client = broker
+    author = f"{AUTHOR_ID}-{uuid.uuid4().hex}"
+    _, recorded = _struck(postgres_factory, author, None, 2)
+    notify = alert_notifier(
+        app=app, session_factory=postgres_factory, deployment_url=None, authors=HOLDS
+    )
+    notify(recorded)
+    assert _messages(client) == []
+    # The deployment's URL set later: the hold is still new, reported to it.
+    alert_notifier(
+        app=app, session_factory=postgres_factory, deployment_url="https://d/x", authors=HOLDS
+    )(recorded)
+    types = [kwargs["event"]["type"] for _, kwargs, _ in _messages(client)]
+    assert sorted(types) == ["author.held", "item.blocked", "item.blocked"]

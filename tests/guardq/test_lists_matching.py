@@ -11,6 +11,7 @@ from guardq.lists.entries import check_entry
 from guardq.lists.matcher import ListEntry, ListSpec, Matcher
 from guardq.lists.normalize import normalize
 from guardq.policy import Action, Decision
+from guardq.reasons import screening_kind
 from guardq.screening import Screen
 from guardq.store.enums import EntryKind, ListKind, ListScope
 
@@ -134,3 +135,37 @@ def test_an_author_hold_beats_an_allow_list_but_not_a_block_list():
     (block,) = hits(matcher((PHRASE, "hi")), "hi")
     assert Screen((block,), hold=Action.REVIEW).decide(BASE).action is Action.BLOCK
     assert Screen((), hold=Action.REVIEW).decide(BASE).action is Action.REVIEW
+
+
+def test_what_a_list_or_a_hold_decided_is_read_back_from_the_reason():
+    (block,) = hits(matcher((PHRASE, "hi")), "hi")
+    (slow,) = hits(matcher((REGEX, r"(x+x+)+y")), "x" * 5000, budget=0.01)
+    # A list's name cannot pass for a check: only the reason's start counts.
+    (allow,) = hits(matcher((PHRASE, "hi"), kind=ListKind.ALLOW, name="block list"), "hi")
+    unsafe = Decision(Action.BLOCK, "severity Unsafe")
+    kinds = {
+        Screen((block,)).decide(BASE).reason: "block_list",
+        Screen((slow,)).decide(BASE).reason: "block_list",
+        Screen((), hold=Action.REVIEW).decide(BASE).reason: "author_hold",
+        Screen((), hold=Action.BLOCK).decide(None).reason: "author_hold",
+        Screen((allow,)).decide(BASE).reason: None,
+        Screen((allow,), hold=Action.REVIEW).decide(unsafe).reason: "author_hold",
+        "severity Controversial": None,
+        "unparsed model output: author on hold": None,
+    }
+    assert {reason: screening_kind(reason) for reason in kinds} == kinds
+
+
+def test_an_item_drawn_for_the_review_sample_stays_drawn_when_a_list_or_hold_blocks_it():
+    sampled = Decision(Action.BLOCK, "severity Unsafe; blocked, and sampled for review", True)
+    (block,) = hits(matcher((PHRASE, "hi")), "hi")
+    (slow,) = hits(matcher((REGEX, r"(x+x+)+y")), "x" * 5000, budget=0.01)
+    for screen in (Screen((block,)), Screen((), hold=Action.REVIEW), Screen((slow,))):
+        decision = screen.decide(sampled)
+        assert (decision.action, decision.sampled, decision.escalates) == (
+            Action.BLOCK,
+            True,
+            True,
+        )
+        assert decision.reason.endswith("; blocked, and sampled for review")
+    assert not Screen((block,)).decide(Decision(Action.BLOCK, "severity Unsafe")).sampled
