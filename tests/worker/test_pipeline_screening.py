@@ -7,16 +7,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from guardq.authors import AuthorPolicy
 from guardq.lists.entries import check_entry
 from guardq.policy import Action, Policy
+from guardq.reasons import screening_kind
 from guardq.settings import DEMO_MODEL
 from guardq.store.db import session_scope
 from guardq.store.enums import EntryKind, ListKind, ListScope
 from guardq.store.jobs import NewItem, create_job, list_results
 from guardq.store.lists import add_entries, create_list
-from guardq.store.models import utcnow
+from guardq.store.models import Escalation, utcnow
 from guardq.verdict import Mode, Severity
 from worker.engine import GuardEngine
 from worker.pipeline import WorkItem, process_items
@@ -173,3 +175,47 @@ def test_a_runaway_pattern_is_stopped_and_its_item_sent_to_review_at_least(
     assert "ran past its time bound; model: " in verdict.reason
     [hit] = verdict.list_hits
     assert hit["timed_out"] is True and "start" not in hit
+
+
+def _escalation_reasons(factory) -> list[str]:
+    with session_scope(factory) as session:
+        return list(session.scalars(select(Escalation.reason).order_by(Escalation.created_at)))
+
+
+def test_escalations_a_hold_or_a_block_list_opened_name_it_in_their_reason(
+    postgres_factory, engine
+):
+    """The review deadlines tell these escalations apart by their reason
+    (``guardq.reasons.screening_kind``): what the pipeline writes must read back."""
+    review = Policy(
+        authors=AuthorPolicy(unsafe_strikes=3, window="P1D", hold="PT24H", on_hold="review")
+    )
+    author = "c" * 64
+    run(postgres_factory, engine, [UNSAFE] * 3, review, authors=[author] * 3)
+    assert _escalation_reasons(postgres_factory) == []
+    _, [held] = run(postgres_factory, engine, [SAFE], review, authors=[author])
+    assert held.action is Action.REVIEW
+    [hold_reason] = _escalation_reasons(postgres_factory)
+    assert screening_kind(hold_reason) == "author_hold"
+
+    with session_scope(postgres_factory) as session:
+        create_list(
+            session=session,
+            name="runaway",
+            kind=ListKind.BLOCK,
+            scope=ListScope.DEPLOYMENT,
+            skip_model=False,
+            entries=[check_entry(EntryKind.REGEX, r"(x+x+)+y")],
+        )
+    # Every Unsafe block is sampled (so the runaway item escalates whatever the model
+    # says); a block-list hit that blocks an item keeps its sample.
+    every = Policy(unsafe_review_sample=1.0)
+    run(postgres_factory, engine, ["x" * 5000], every)
+    make_list(postgres_factory, "riot", ListKind.BLOCK, ["stab someone"])
+    _, [sampled] = run(postgres_factory, engine, [UNSAFE], every)
+    assert (sampled.severity, sampled.action) == (Severity.UNSAFE, Action.BLOCK)
+    _, slow_reason, sample_reason = _escalation_reasons(postgres_factory)
+    assert screening_kind(slow_reason) == "block_list"
+    assert "ran past its time bound" in slow_reason
+    assert screening_kind(sample_reason) == "block_list"
+    assert sample_reason.endswith("; blocked, and sampled for review")
