@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -43,13 +44,14 @@ from guardq.queue import SEND_ALERT
 from guardq.recording import Judged, Notify
 from guardq.store.authors import record_new_holds
 from guardq.store.db import session_scope
-from guardq.store.models import Item, Job, utcnow
+from guardq.store.models import Escalation, Item, Job, utcnow
 from guardq.store.verdicts import NewVerdict
 
 log = logging.getLogger(__name__)
 
 ITEM_BLOCKED = "item.blocked"
 AUTHOR_HELD = "author.held"
+REVIEW_OVERDUE = "review.overdue"
 _EVENT_IDS = uuid.UUID("1b2f0e0c-6a51-4c4e-9a0e-2f4b7c6d9e31")
 
 
@@ -104,6 +106,60 @@ def author_held_event(
         job_id=str(judged.job_id),
         item_id=str(judged.item_id),
     )
+
+
+def queue_overdue_alerts(
+    app: Celery,
+    session: Session,
+    late: Sequence[tuple[uuid.UUID, datetime]],
+    deployment_url: str | None,
+) -> int:
+    """Queue a ``review.overdue`` event for each of ``late`` ((escalation id, due time):
+    escalations newly past their review deadline) whose job has an alert URL, or for
+    all of them when ``deployment_url`` is set; how many. The event carries the ids, the
+    content hash, the escalation's reason and the deadline, never text.
+
+    Call it in the transaction that marks them reported, before it commits: a failure to
+    queue then rolls the marks back, and the next run reports them again (same ids)."""
+    if not late:
+        return 0
+    due = dict(late)
+    rows = session.execute(
+        select(
+            Escalation.id,
+            Escalation.item_id,
+            Escalation.reason,
+            Item.job_id,
+            Item.ref,
+            Item.content_sha256,
+            Job.alert_url,
+        )
+        .join(Item, Item.id == Escalation.item_id)
+        .join(Job, Job.id == Item.job_id)
+        .where(Escalation.id.in_(list(due)))
+        .order_by(Escalation.id)
+    ).all()
+    by_url: dict[str | None, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.alert_url is None and deployment_url is None:
+            continue
+        at = due[row.id].isoformat()
+        by_url.setdefault(row.alert_url, []).append(
+            event(
+                REVIEW_OVERDUE,
+                f"{row.id}:{at}",
+                escalation_id=str(row.id),
+                item_id=str(row.item_id),
+                job_id=str(row.job_id),
+                ref=row.ref,
+                content_sha256=row.content_sha256,
+                reason=row.reason,
+                due_at=at,
+            )
+        )
+    for url, events in by_url.items():
+        queue_alerts(app, events, url)
+    return sum(len(events) for events in by_url.values())
 
 
 def queue_alerts(app: Celery, events: Sequence[dict[str, Any]], url: str | None = None) -> None:

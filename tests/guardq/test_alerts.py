@@ -7,12 +7,13 @@ import base64
 import hashlib
 import json
 import uuid
+from dataclasses import replace
 
 import pytest
 from redis import Redis
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from guardq.alerts import alert_notifier, event
+from guardq.alerts import alert_notifier, event, queue_overdue_alerts
 from guardq.authors import AuthorPolicy
 from guardq.policy import Action, Decision
 from guardq.queue import CALLBACKS, SEND_ALERT, make_celery
@@ -20,7 +21,7 @@ from guardq.recording import Judged
 from guardq.settings import Settings
 from guardq.store.db import session_scope
 from guardq.store.jobs import NewItem, create_job
-from guardq.store.models import Item
+from guardq.store.models import Escalation, Item, utcnow
 from guardq.store.verdicts import NewVerdict, record_outcomes
 from guardq.verdict import Category, Mode, Severity, Verdict
 
@@ -190,3 +191,45 @@ def test_a_hold_without_any_alert_url_is_not_reported_nor_marked(postgres_factor
     )(recorded)
     types = [kwargs["event"]["type"] for _, kwargs, _ in _messages(client)]
     assert sorted(types) == ["author.held", "item.blocked", "item.blocked"]
+
+
+def test_overdue_escalations_are_queued_to_their_jobs_alert_url_without_text(
+    postgres_factory, broker
+):
+    app, client = broker
+    job, recorded = _recorded(postgres_factory, "https://hooks.example.com/o", [Action.REVIEW])
+    _, other = _recorded(postgres_factory, None, [Action.REVIEW])
+    reason = "author on hold; model: severity Safe"
+    opened = []
+    with session_scope(postgres_factory) as session:
+        for judged, stored in (*recorded, *other):
+            record_outcomes(
+                session=session,
+                verdicts=[replace(stored, decision=Decision(Action.REVIEW, reason))],
+                known={judged.item_id: (judged.job_id, judged.sha256)},
+            )
+        opened = list(
+            session.scalars(
+                select(Escalation.id)
+                .where(Escalation.item_id.in_([recorded[0][0].item_id, other[0][0].item_id]))
+                .order_by(Escalation.item_id == other[0][0].item_id)
+            )
+        )
+    due = utcnow()
+    with session_scope(postgres_factory) as session:
+        count = queue_overdue_alerts(app, session, [(i, due) for i in opened], None)
+    # The second escalation's job has no alert URL, and the deployment none either.
+    assert count == 1
+    ((task, kwargs, raw),) = _messages(client)
+    assert task == SEND_ALERT and kwargs["url"] == "https://hooks.example.com/o"
+    sent = kwargs["event"]
+    assert sent["type"] == "review.overdue" and sent["escalation_id"] == str(opened[0])
+    assert (sent["item_id"], sent["job_id"]) == (str(recorded[0][0].item_id), str(job.id))
+    assert (sent["reason"], sent["due_at"]) == (reason, due.isoformat())
+    assert sent["content_sha256"] == job.items[0].content_sha256
+    assert TEXT.encode() not in raw
+    client.delete(CALLBACKS)
+    with session_scope(postgres_factory) as session:
+        assert queue_overdue_alerts(app, session, [(i, due) for i in opened], "https://d/x") == 2
+    urls = {kwargs["event"]["escalation_id"]: kwargs["url"] for _, kwargs, _ in _messages(client)}
+    assert urls == {str(opened[0]): "https://hooks.example.com/o", str(opened[1]): None}
