@@ -86,4 +86,6 @@ def require_role(*roles: KeyRole) -> Callable[[ApiKeyInfo], ApiKeyInfo]:
 
 ProducerKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.PRODUCER, KeyRole.ADMIN))]
 # Reviewers settle escalations; producers may not (and reviewers may not submit).
-ReviewerKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.REVIEWER, KeyRole.ADMIN))]
+ReviewerKey = Annotated[
+    ApiKeyInfo, Depends(require_role(KeyRole.REVIEWER, KeyRole.LEAD, KeyRole.ADMIN))
+]

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from api.deps import FactoryDep, ReviewerKey, SessionDep, SettingsDep
 from api.errors import FieldError, InputError
 from api.review_schemas import (
+    ReviewBulkResolve,
     ReviewDetail,
     ReviewItem,
     ReviewPage,
@@ -41,11 +42,13 @@ from guardq.store.review_errors import (
     ReviewNotFound,
 )
 from guardq.store.reviews import (
+    LEAD_ROLES,
     claim_review,
     get_review,
     list_reviews,
     release_review,
     resolve_review,
+    resolve_reviews,
     review_stats,
     review_trail,
 )
@@ -104,13 +107,23 @@ def read_queue(
     job_id: uuid.UUID | None = None,
     older_than_s: Annotated[int | None, Query(ge=0, description="seconds in the queue")] = None,
     order: Annotated[
-        Literal["oldest", "priority"],
-        Query(description="priority: Unsafe, unparsed, Controversial; oldest first within"),
+        Literal["oldest", "priority", "due"],
+        Query(
+            description="priority: Unsafe, unparsed, Controversial, oldest first within; "
+            "due: the earliest deadline first"
+        ),
     ] = "oldest",
+    overdue: Annotated[
+        bool | None, Query(description="true: only items undecided past their deadline")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     after: Annotated[uuid.UUID | None, Query(description="the last id already read")] = None,
 ) -> ReviewPage:
-    """A page of escalations, filtered and ordered; page on with ``next``."""
+    """A page of escalations, filtered and ordered; page on with ``next``.
+
+    The open queue leaves out what this key may not take: items it decided already
+    (each needs independent decisions) and, unless it is a lead's or an admin's,
+    disputed ones."""
     try:
         views = list_reviews(
             session=session,
@@ -122,6 +135,9 @@ def read_queue(
             order=order,
             limit=limit,
             after=after,
+            overdue=overdue,
+            reviewer_key_id=key.id if status_ == "open" else None,
+            leads=key.role in LEAD_ROLES,
         )
     except ValueError as exc:
         raise RequestValidationError(
@@ -142,6 +158,33 @@ def read_stats(session: SessionDep, key: ReviewerKey) -> ReviewStatsOut:
     """Open and claimed counts, the oldest open item's age, decisions per reviewer, and
     how often reviewers agree with the model's severity, per category."""
     return review_stats_out(review_stats(session=session))
+
+
+@router.post("/bulk-resolve", response_model=list[ReviewItem], responses=_REFUSALS)
+def bulk_resolve(
+    body: ReviewBulkResolve, key: ReviewerKey, factory: FactoryDep, settings: SettingsDep
+) -> list[ReviewItem]:
+    """Decide several items you hold at once (same content hash, or same model verdict):
+    all or none, each with its own trail row."""
+    try:
+        with session_scope(factory) as session:
+            views = resolve_reviews(
+                session=session,
+                escalation_ids=body.ids,
+                reviewer_key_id=key.id,
+                decision=body.decision,
+                categories=body.categories,
+                note=body.note,
+                retention=settings.review_retention,
+                refusal=body.refusal,
+            )
+    except ReviewError as exc:
+        raise _refused(exc) from None
+    except ValueError as exc:
+        field, _, problem = str(exc).partition(": ")
+        raise InputError([FieldError((field,), problem or str(exc))]) from None
+    log.info("%d escalations resolved %s at once by key %s", len(views), body.decision, key.id)
+    return [review_item(view) for view in views]
 
 
 @router.get("/{escalation_id}", response_model=ReviewDetail, responses={404: _REFUSALS[404]})
