@@ -28,7 +28,7 @@ from api.review_web import (
     redirect,
     render,
 )
-from api.routes import review_login
+from api.routes import review_check, review_login
 from guardq.store.db import session_scope
 from guardq.store.enums import EscalationStatus
 from guardq.store.models import utcnow
@@ -289,7 +289,8 @@ def release(request: Request, escalation_id: uuid.UUID, reviewer: FormReviewerDe
 
 
 def install(app: FastAPI) -> None:
-    """Add the reviewer page (login, queue, items, static files) to ``app``."""
+    """Add the reviewer page (login, queue, items, the check page, static files) to ``app``."""
     install_page_support(app)
     app.include_router(review_login.router)
+    app.include_router(review_check.router)
     app.include_router(router)

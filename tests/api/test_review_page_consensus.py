@@ -142,3 +142,21 @@ def test_bulk_decision_from_the_claimed_list(client, make_key, factory):
         "/review/bulk-decide", data={"csrf": csrf, "ids": [str(same[0])], "decision": "Safe"}
     )
     assert refused.status_code == 422 and "at least 2" in refused.text
+
+
+def test_the_check_page_needs_a_reviewer_and_names_bad_input(client, make_key):
+    assert client.get("/review/check", follow_redirects=False).status_code == 303
+    assert log_in(client, raw_key(make_key, KeyRole.LEAD)).status_code == 303
+
+    form = client.get("/review/check")
+    assert form.status_code == 200 and 'action="/review/check"' in form.text
+
+    blank = client.post("/review/check", data={"csrf": csrf_of(form.text), "text": "  "})
+    assert blank.status_code == 422
+    assert "items[0].text: is empty or whitespace only" in blank.text
+    missing = client.post(
+        "/review/check", data={"csrf": csrf_of(form.text), "mode": "response", "text": "ok"}
+    )
+    assert missing.status_code == 422 and "prompt" in missing.text
+    forged = client.post("/review/check", data={"csrf": "nope", "text": "hello"})
+    assert forged.status_code == 403
