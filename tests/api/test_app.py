@@ -9,7 +9,7 @@ pytestmark = pytest.mark.integration
 def test_the_api_never_imports_torch_or_transformers():
     code = (
         "import sys, api.app, api.routes.jobs, api.routes.moderations, api.routes.health\n"
-        "import api.routes.reviews\n"
+        "import api.routes.reviews, api.routes.review_check\n"
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     result = subprocess.run(
@@ -27,6 +27,7 @@ def test_the_openapi_document_lists_every_endpoint(client):
         "/v1/moderations",
         "/v1/reviews",
         "/v1/reviews/stats",
+        "/v1/reviews/bulk-resolve",
         "/v1/reviews/{escalation_id}",
         "/v1/reviews/{escalation_id}/claim",
         "/v1/reviews/{escalation_id}/resolve",
