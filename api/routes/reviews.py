@@ -1,9 +1,12 @@
-"""Reviewer endpoints: the queue of escalations, claim with a lease, resolve, release, stats.
+"""Reviewer endpoints: the queue of escalations, claim with a lease, resolve (one item or
+several at once), release, stats.
 
-Reviewer and admin keys only (producers get 403). A claim holds an item for
-GUARDQ_REVIEW_LEASE_S seconds; of two reviewers claiming at once, one gets the item and
-the other a 409 naming the holder. Every action is in the item's trail (``GET
-/v1/reviews/{id}``). Write endpoints commit before they answer: a 200 means recorded.
+Reviewer, lead and admin keys only (producers get 403). An escalation may need several
+agreeing decisions (the policy's ``review``); a disagreement leaves it to a lead.
+A claim holds an item for GUARDQ_REVIEW_LEASE_S seconds; of two reviewers claiming at
+once, one gets the item and the other a 409 naming the holder. Every action is in the
+item's trail (``GET /v1/reviews/{id}``). Write endpoints commit before they answer: a
+200 means recorded.
 """
 
 from __future__ import annotations
@@ -225,8 +228,10 @@ def resolve(
     settings: SettingsDep,
 ) -> ReviewItem:
     """Decide the item you hold: Safe, Controversial or Unsafe, with categories, a note
-    and, for a response-mode item, whether the response refuses (``refusal``). Its text
-    is then kept for GUARDQ_REVIEW_RETENTION more, then purged."""
+    and, for a response-mode item, whether the response refuses (``refusal``). When the
+    item needs more agreeing decisions it goes back to the queue for another reviewer
+    (``decisions_made`` of ``decisions_required``); a disagreement marks it ``disputed``
+    for a lead. Once resolved, its text is kept for GUARDQ_REVIEW_RETENTION more."""
     item = _act(
         factory,
         lambda session: resolve_review(
