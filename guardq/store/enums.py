@@ -37,6 +37,9 @@ class EscalationStatus(StrEnum):
 class KeyRole(StrEnum):
     PRODUCER = "producer"
     REVIEWER = "reviewer"
+    # A reviewer who also settles disputes: escalations whose independent decisions
+    # disagreed (consensus review) wait for a lead (or an admin).
+    LEAD = "lead"
     ADMIN = "admin"
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -260,6 +261,36 @@ class Escalation(Base):
     # Set at the decision (decided_at + GUARDQ_REVIEW_RETENTION); the purge clears the text.
     purge_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Consensus: how many independent decisions must agree (the policy's ``review``),
+    # how many were made so far, and whether they disagreed (a lead then settles it).
+    decisions_required: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    decisions_made: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # At resolution: how many of the decisions gave the settled label.
+    agreed_count: Mapped[int | None] = mapped_column(Integer)
+    # When a reviewer should have decided it by (the policy's deadline for its reason).
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class ReviewDecision(Base):
+    """One reviewer's decision on an escalation; every one is kept, agreeing or not.
+
+    UNIQUE(escalation_id, reviewer_key_id): a reviewer decides an item once.
+    """
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (UniqueConstraint("escalation_id", "reviewer_key_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    escalation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("escalations.id"), index=True)
+    reviewer_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
+    decision: Mapped[Severity] = mapped_column(_enum(Severity, "decision"))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    refusal: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)
+    # A lead's decision on a disputed item: it settles the item.
+    settles: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ReviewEvent(Base):
