@@ -20,9 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/guardq demo
 
+# Installs Chromium and a compose binary with apt-get when missing (as root), or skips
+# the tests that need them and says so last: see scripts/test.sh.
 test: $(STAMP)
-	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	VENV=$(VENV) scripts/test.sh $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
