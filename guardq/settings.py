@@ -97,6 +97,16 @@ class Settings(BaseSettings):
         return self
 
 
+class CliSettings(BaseSettings):
+    """The command line's own switch, read apart from ``Settings`` so that it works
+    when another ``GUARDQ_*`` value is the error being reported."""
+
+    model_config = SettingsConfigDict(env_prefix="GUARDQ_", extra="ignore", frozen=True)
+
+    # Show the traceback behind a command-line error (guardq.cli; also --debug).
+    debug: bool = False
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this process, read once."""

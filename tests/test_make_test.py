@@ -49,9 +49,7 @@ def machine():
         "venv": base / "venv",
     }
     tools["apt_get"].write_text(
-        FAKE_APT_GET.format(
-            log=tools["log"], chromium=tools["chromium"], compose=tools["compose"]
-        )
+        FAKE_APT_GET.format(log=tools["log"], chromium=tools["chromium"], compose=tools["compose"])
     )
     tools["apt_get"].chmod(0o755)
     yield tools
