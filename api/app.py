@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
+from api.openapi_limits import install_openapi_limits
 from api.outage import install_outage_handlers
 from api.routes import health, jobs, moderations, review_page, reviews
 from guardq.settings import Settings, get_settings
@@ -69,4 +70,5 @@ def create_app(
     app.include_router(reviews.router)
     app.include_router(health.router)
     review_page.install(app)
+    install_openapi_limits(app, settings)
     return app

@@ -36,7 +36,8 @@ class ReviewResolve(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Severity
-    categories: list[Category] = []
+    # Validated when left out too: a decision of Unsafe without categories is refused.
+    categories: Annotated[list[Category], Field(validate_default=True)] = []
     note: Annotated[StrictStr | None, Field(max_length=NOTE_CHARS)] = None
     # Strict: "no" or 0 must not slip in as a reading of the response.
     refusal: StrictBool | None = None
