@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from guardq.policy import Policy
@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     purge_interval_s: int = Field(default=3600, ge=60, le=86_400)
     # JSON, e.g. {"controversial": "strict", "categories": {"PII": "review"}}.
     policy: Annotated[Policy, NoDecode] = Field(default_factory=Policy)
+    # Basic auth of `guardq flower`; it refuses to start without a password. Flower
+    # splits its list of users on commas, so neither may hold one.
+    flower_user: str = Field(default="admin", min_length=1, pattern=r"^[^:,]+$")
+    flower_password: SecretStr | None = None
 
     @field_validator("device")
     @classmethod
@@ -76,6 +80,13 @@ class Settings(BaseSettings):
         if value.startswith("cuda:") and value[5:].isdigit():
             return value
         raise ValueError(f"must be auto, cpu, cuda or cuda:N, got {value!r}")
+
+    @field_validator("flower_password")
+    @classmethod
+    def _check_flower_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ("," in value.get_secret_value() or not value.get_secret_value()):
+            raise ValueError("must be non-empty and hold no comma (Flower splits on commas)")
+        return value
 
     @field_validator("policy", mode="before")
     @classmethod

@@ -63,7 +63,15 @@ def test_worker_reserves_gpus_and_caches_models(compose):
 def test_secrets_are_required_not_defaulted():
     text = COMPOSE.read_text(encoding="utf-8")
     assert "${POSTGRES_PASSWORD:?" in text
-    assert "--basic-auth=${FLOWER_USER:-admin}:${FLOWER_PASSWORD:?" in text
+    assert "GUARDQ_FLOWER_PASSWORD: ${FLOWER_PASSWORD:?" in text
+
+
+def test_flower_runs_guardq_flower_on_the_workers_broker(compose):
+    flower = compose["services"]["flower"]
+    assert flower["command"][:2] == ["guardq", "flower"]
+    assert (
+        flower["environment"]["GUARDQ_BROKER_URL"] == compose["x-guardq-env"]["GUARDQ_BROKER_URL"]
+    )
 
 
 def _compose_command():
