@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
+from api.openapi_limits import install_openapi_limits
 from api.outage import install_outage_handlers
 from api.ratelimit import RateHeaders
 from api.routes import (
@@ -96,4 +97,5 @@ def create_app(
     app.include_router(authors.router)
     app.include_router(health.router)
     review_page.install(app)
+    install_openapi_limits(app, settings)
     return app

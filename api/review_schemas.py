@@ -46,7 +46,8 @@ class ReviewResolve(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Severity
-    categories: list[Category] = []
+    # Validated when left out too: a decision of Unsafe without categories is refused.
+    categories: Annotated[list[Category], Field(validate_default=True)] = []
     note: Annotated[StrictStr | None, Field(max_length=NOTE_CHARS), AfterValidator(_storable)] = (
         None
     )

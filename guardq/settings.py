@@ -129,6 +129,11 @@ class Settings(BaseSettings):
                 parse_allow_entry(str(entry))
         return value
 
+    # Basic auth of `guardq flower`; it refuses to start without a password. Flower
+    # splits its list of users on commas, so neither may hold one.
+    flower_user: str = Field(default="admin", min_length=1, pattern=r"^[^:,]+$")
+    flower_password: SecretStr | None = None
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
@@ -138,6 +143,13 @@ class Settings(BaseSettings):
         if value.startswith("cuda:") and value[5:].isdigit():
             return value
         raise ValueError(f"must be auto, cpu, cuda or cuda:N, got {value!r}")
+
+    @field_validator("flower_password")
+    @classmethod
+    def _check_flower_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ("," in value.get_secret_value() or not value.get_secret_value()):
+            raise ValueError("must be non-empty and hold no comma (Flower splits on commas)")
+        return value
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -179,6 +191,16 @@ class Settings(BaseSettings):
                 f"GUARDQ_CHUNK_TOKENS ({self.chunk_tokens})"
             )
         return self
+
+
+class CliSettings(BaseSettings):
+    """The command line's own switch, read apart from ``Settings`` so that it works
+    when another ``GUARDQ_*`` value is the error being reported."""
+
+    model_config = SettingsConfigDict(env_prefix="GUARDQ_", extra="ignore", frozen=True)
+
+    # Show the traceback behind a command-line error (guardq.cli; also --debug).
+    debug: bool = False
 
 
 @lru_cache(maxsize=1)
