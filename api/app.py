@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
+from api.openai_errors import install_openai_errors
 from api.outage import install_outage_handlers
-from api.routes import health, jobs, moderations, review_page, reviews
+from api.routes import batches, files, health, jobs, moderations, review_page, reviews
 from guardq.settings import Settings, get_settings
 from guardq.store.db import create_db_engine
 from guardq.store.db import session_factory as build_session_factory
@@ -68,5 +69,9 @@ def create_app(
     app.include_router(moderations.router)
     app.include_router(reviews.router)
     app.include_router(health.router)
+    app.include_router(files.router)
+    app.include_router(batches.router)
     review_page.install(app)
+    # Last: it wraps the handlers above so that OpenAI's routes answer in OpenAI's format.
+    install_openai_errors(app)
     return app

@@ -25,7 +25,8 @@ from guardq.verdict import Mode
 _REDIS_CONNECT_TIMEOUT_S = 2.0
 
 
-def _celery(state: Any) -> Celery:
+def celery_app(state: Any) -> Celery:
+    """The Celery app that sends tasks by name, built on first use (503 without a broker)."""
     if state.celery is None:
         try:
             state.celery = make_celery(state.settings)
@@ -60,7 +61,7 @@ def submit(
             callback_url=callback_url,
             api_key_id=api_key_id,
             retain_text=retain_text,
-            app=_celery(state),
+            app=celery_app(state),
             policy=state.settings.policy,
             notify=notify,
         )

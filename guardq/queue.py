@@ -37,6 +37,10 @@ MODERATE_REALTIME = "guardq.moderate_realtime"
 MODERATE_BULK = "guardq.moderate_bulk"
 # kwargs: {"job_id": str}; POSTs the job summary to the job's callback_url.
 SEND_CALLBACK = "guardq.send_callback"
+# kwargs: {"batch_id": str, "poll": int}; moves a Batch API batch along its life cycle
+# (worker.batches): reads its input into bulk jobs, then writes its output files.
+# Model-free: it runs on the callbacks worker.
+RUN_BATCH = "guardq.run_batch"
 # No kwargs; sent by Celery beat every GUARDQ_PURGE_INTERVAL_S: clears reviewed text
 # past its retention. Runs on the model-free callbacks worker.
 PURGE_RETAINED_TEXT = "guardq.purge_retained_text"
@@ -103,6 +107,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             MODERATE_BULK: {"queue": BULK, "routing_key": BULK},
             SEND_CALLBACK: {"queue": CALLBACKS, "routing_key": CALLBACKS},
             PURGE_RETAINED_TEXT: {"queue": CALLBACKS, "routing_key": CALLBACKS},
+            RUN_BATCH: {"queue": CALLBACKS, "routing_key": CALLBACKS},
         },
         # Celery beat (`guardq beat`): the periodic tasks. A purge nobody ran within an
         # interval expires instead of piling up behind a stopped worker.

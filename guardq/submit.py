@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from celery import Celery
@@ -128,6 +128,7 @@ def submit_job(
     app: Celery | None = None,
     policy: Policy | None = None,
     notify: Notify | None = None,
+    in_transaction: Callable[[Session, CreatedJob], None] | None = None,
 ) -> CreatedJob:
     """Create the job and its items in one transaction, commit, answer what the verdict
     cache knows, then enqueue the rest.
@@ -140,7 +141,9 @@ def submit_job(
     Raises ValueError (naming the field) for invalid items, before anything is written;
     ``EnqueueError`` when the broker refused the tasks (the job is then marked failed).
     ``retain_text`` False: escalated items keep no text for reviewers (the workers read
-    the choice from the job's row).
+    the choice from the job's row). ``in_transaction(session, job)`` runs in the
+    transaction that creates the job (a batch links its parts there, so that a part is
+    submitted once); what it raises rolls the job back.
     """
     with session_scope(session_factory) as session:
         job = create_job(
@@ -153,6 +156,8 @@ def submit_job(
             api_key_id=api_key_id,
             retain_text=retain_text,
         )
+        if in_transaction is not None:
+            in_transaction(session, job)
         cached = get_cached_verdicts(
             session=session,
             hashes=[created.content_sha256 for created in job.items],

@@ -26,7 +26,7 @@ from guardq.queue import BULK, REALTIME, make_celery
 log = logging.getLogger(__name__)
 
 app = make_celery()
-app.conf.include = ["worker.tasks", "worker.upkeep"]
+app.conf.include = ["worker.tasks", "worker.upkeep", "worker.batches"]
 
 
 def consumes_moderation(worker) -> bool:

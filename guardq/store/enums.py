@@ -38,3 +38,23 @@ class KeyRole(StrEnum):
     PRODUCER = "producer"
     REVIEWER = "reviewer"
     ADMIN = "admin"
+
+
+class BatchStatus(StrEnum):
+    """OpenAI's batch life cycle: validating -> in_progress -> finalizing -> completed,
+    or failed (validation), expired (the completion window ran out), cancelling ->
+    cancelled."""
+
+    VALIDATING = "validating"
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+    FINALIZING = "finalizing"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+
+
+class FilePurpose(StrEnum):
+    BATCH = "batch"
+    BATCH_OUTPUT = "batch_output"
