@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 # Seconds between checks of a running batch: short at first (small batches finish in
 # seconds), growing to this bound for long ones.
 FIRST_POLL_S = 0.5
-MAX_POLL_S = 10.0
+MAX_POLL_S = 5.0
 
 
 class _Stopped(Exception):
