@@ -99,6 +99,7 @@ def create(
             model_id=request.app.state.settings.model,
             input_file_id=source.id,
             keep_input_file=body.keep_input_file,
+            total=source.lines,
         )
     try:
         _send(request, info)

@@ -97,7 +97,9 @@ def create_batch(
     model_id: str,
     input_file_id: uuid.UUID,
     keep_input_file: bool,
+    total: int | None = None,
 ) -> BatchInfo:
+    """A validating batch; ``total``: the requests its input holds, as counted at upload."""
     now = utcnow()
     row = BatchRecord(
         api_key_id=api_key_id,
@@ -108,6 +110,7 @@ def create_batch(
         status=BatchStatus.VALIDATING,
         input_file_id=input_file_id,
         keep_input_file=keep_input_file,
+        total=total,
         completed=0,
         failed=0,
         lines_read=0,

@@ -348,7 +348,7 @@ class BatchRecord(Base):
     keep_input_file: Mapped[bool] = mapped_column(Boolean, default=False)
     output_file_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     error_file_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    # NULL until the input is read through; then the requests (non-blank lines).
+    # The requests (non-blank lines) of the input, as counted at upload and again when read.
     total: Mapped[int | None] = mapped_column(Integer)
     completed: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)

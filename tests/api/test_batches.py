@@ -164,6 +164,7 @@ def test_a_batch_is_read_into_bulk_jobs_once_and_bad_lines_become_errors(
     batch = create_batch(client, producer, file_id, metadata={"run": "t"}).json()
     assert batch["status"] == "validating" and batch["metadata"] == {"run": "t"}
     assert batch["expires_at"] == batch["created_at"] + 86_400
+    assert batch["request_counts"] == {"total": 9, "completed": 0, "failed": 0}
     assert redis.llen(CALLBACKS) == 1  # the guardq.run_batch task
 
     step(batch["id"])
