@@ -13,11 +13,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from api.app import create_app
 from api.batch_schemas import parse_id
+from api.outage import BROKER_DOWN, DATABASE_DOWN, RETRY_AFTER_S
 from guardq.queue import BULK, CALLBACKS, make_celery
-from guardq.store.db import session_scope
+from guardq.store.db import create_db_engine, session_factory, session_scope
 from guardq.store.enums import KeyRole, Priority
 from guardq.store.files import CHUNK_BYTES
 from guardq.store.models import BatchJob, BatchLineError, BatchRecord, Item, Job, StoredFile, utcnow
@@ -276,3 +279,33 @@ def test_a_file_being_read_by_a_batch_cannot_be_deleted(client, producer):
     error = openai_error(client.delete(f"/v1/files/{file_id}", headers=producer), 409)
     assert batch["id"] in error["message"]
     assert uuid.UUID(hex=batch["id"].removeprefix("batch_"))
+
+
+def test_the_batch_api_answers_503_in_openai_format_when_a_store_is_down(
+    settings, factory, producer
+):
+    down = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(down, session_factory=factory), headers=producer) as client:
+        file_id = upload(client, producer, "\n".join(GOOD)).json()["id"]
+        response = create_batch(client, producer, file_id)
+        listed = client.get("/v1/batches").json()["data"]
+    error = openai_error(response, 503)
+    assert error["message"] == BROKER_DOWN and error["type"] == "server_error"
+    assert response.headers["retry-after"] == str(RETRY_AFTER_S)
+    # Nothing will read it: the batch is failed, not left validating.
+    assert [(b["status"], b["errors"]["data"][0]["code"]) for b in listed] == [
+        ("failed", "not_queued")
+    ]
+
+    engine = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    app = create_app(settings, session_factory=session_factory(engine))
+    with TestClient(app, headers=producer) as client:
+        for method, path in [
+            ("POST", "/v1/batches"),
+            ("GET", "/v1/batches/batch_x"),
+            ("GET", "/v1/files/file-x/content"),
+            ("DELETE", "/v1/files/file-x"),
+        ]:
+            error = openai_error(client.request(method, path, json={}), 503)
+            assert error["message"] == DATABASE_DOWN, (method, path)
+    engine.dispose()
