@@ -67,7 +67,8 @@ async def upload_file(
             return store_file(
                 session=session,
                 source=file.file,
-                filename=file.filename or "upload.jsonl",
+                # Postgres text cannot hold NUL; a name is not worth refusing a file for.
+                filename=(file.filename or "").replace("\x00", "") or "upload.jsonl",
                 purpose=FilePurpose.BATCH,
                 api_key_id=key.id,
                 max_bytes=settings.batch_max_file_bytes,
