@@ -231,6 +231,9 @@ def test_cancelling_a_batch_ends_it_with_its_requests_in_the_error_file(
     openai_error(client.get(f"/v1/files/{file_id}", headers=producer), 404)
     again = client.post(f"/v1/batches/{batch['id']}/cancel", headers=producer)
     assert openai_error(again, 409)["code"] == "invalid_state"
+    # An output file is no batch input.
+    reused = create_batch(client, producer, done["error_file_id"])
+    assert openai_error(reused, 400)["code"] == "invalid_file"
 
 
 def test_a_batch_past_its_window_expires_and_keeps_its_input_when_asked(
