@@ -37,6 +37,7 @@ from guardq.store.batches import (
     BatchInfo,
     LineError,
     add_line_errors,
+    batches_reading,
     fail_unjudged,
     get_batch,
     link_part,
@@ -245,7 +246,9 @@ def _finish(
         )  # fmt: skip
         for empty in (f for f in (output, error) if not f.bytes):
             delete_file(session=session, file_id=empty.id)
-        if not current.keep_input_file:
+        # Another batch may still be reading the same file: the last one deletes it.
+        reading = batches_reading(session=session, file_id=current.input_file_id)
+        if not current.keep_input_file and not reading:
             delete_file(session=session, file_id=current.input_file_id)
     log.info(
         "batch %s: %s, %d request(s) answered, %d in the error file",

@@ -312,3 +312,16 @@ def test_the_batch_api_answers_503_in_openai_format_when_a_store_is_down(
             error = openai_error(client.request(method, path, json={}), 503)
             assert error["message"] == DATABASE_DOWN, (method, path)
     engine.dispose()
+
+
+def test_an_input_shared_by_two_batches_stays_until_the_last_has_read_it(client, producer, step):
+    file_id = upload(client, producer, "\n".join(GOOD)).json()["id"]
+    first, second = (create_batch(client, producer, file_id).json() for _ in range(2))
+    step(first["id"])
+    client.post(f"/v1/batches/{first['id']}/cancel", headers=producer)
+    step(first["id"])
+    assert client.get(f"/v1/files/{file_id}", headers=producer).status_code == 200
+
+    step(second["id"])
+    read = client.get(f"/v1/batches/{second['id']}", headers=producer).json()
+    assert read["status"] == "in_progress" and read["request_counts"]["total"] == 3

@@ -226,6 +226,11 @@ def test_bad_requests_raise_the_openai_clients_errors(client, base_url):
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{base_url}/v1", api_key="wrong", max_retries=0).batches.list()
 
+    for _ in range(2):
+        client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/moderations", completion_window="24h",
+            extra_body={"keep_input_file": True},
+        )  # fmt: skip
     listed = client.batches.list(limit=1)
     assert len(listed.data) == 1 and listed.has_more
     seen = [batch.id for batch in client.batches.list(limit=1)]  # the client pages itself
