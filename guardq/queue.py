@@ -42,6 +42,11 @@ SEND_CALLBACK = "guardq.send_callback"
 # kwargs: {"event": dict, "url": str | None}; POSTs the signed event (guardq.alerts) to
 # url, or GUARDQ_ALERT_URL when it is None.
 SEND_ALERT = "guardq.send_alert"
+
+# kwargs: {"batch_id": str, "poll": int}; moves a Batch API batch along its life cycle
+# (worker.batches): reads its input into bulk jobs, then writes its output files.
+# Model-free: it runs on the callbacks worker.
+RUN_BATCH = "guardq.run_batch"
 # No kwargs; sent by Celery beat every GUARDQ_PURGE_INTERVAL_S: clears reviewed text
 # past its retention. Runs on the model-free callbacks worker.
 PURGE_RETAINED_TEXT = "guardq.purge_retained_text"
@@ -139,6 +144,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             SEND_CALLBACK: {"queue": CALLBACKS, "routing_key": CALLBACKS},
             SEND_ALERT: {"queue": CALLBACKS, "routing_key": CALLBACKS},
             PURGE_RETAINED_TEXT: {"queue": CALLBACKS, "routing_key": CALLBACKS},
+            RUN_BATCH: {"queue": CALLBACKS, "routing_key": CALLBACKS},
         },
         # Celery beat (`guardq beat`): the periodic tasks. A purge nobody ran within an
         # interval expires instead of piling up behind a stopped worker.

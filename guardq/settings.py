@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     dify_preset_response: str = Field(
         default="Your content violates our usage policy.", min_length=1, max_length=2000
     )
+    # The Batch API (/v1/files, /v1/batches): the largest input file, in bytes and in
+    # requests (non-blank lines), as OpenAI's own limits; an upload past them is refused.
+    batch_max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, le=2**40)
+    batch_max_lines: int = Field(default=50_000, ge=1, le=10_000_000)
+    # Items per bulk job a batch is cut into: each part is read, validated and submitted
+    # on its own, so a batch's texts never sit whole in a worker's memory.
+    batch_part_items: int = Field(default=2048, ge=1, le=100_000)
     # JSON, e.g. {"controversial": "strict", "categories": {"PII": "review"}}.
     policy: Annotated[Policy, NoDecode] = Field(default_factory=Policy)
     # The HMAC key for items' author ids (guardq.authors): the store keeps only

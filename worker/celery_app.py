@@ -26,7 +26,13 @@ from guardq.queue import BULK, REALTIME, make_celery
 log = logging.getLogger(__name__)
 
 app = make_celery()
-app.conf.include = ["worker.tasks", "worker.upkeep", "worker.alerts", "worker.events"]
+app.conf.include = [
+    "worker.tasks",
+    "worker.upkeep",
+    "worker.alerts",
+    "worker.events",
+    "worker.batches",
+]
 
 
 def consumes_moderation(worker) -> bool:
