@@ -13,13 +13,17 @@ WORKDIR /app
 # torch first and alone: the largest layer, cached across code changes.
 RUN pip install torch==2.13.0
 
+# Then the exact versions guardq runs on, each checked against its hash (make lock).
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
+
 COPY pyproject.toml README.md alembic.ini ./
 COPY guardq ./guardq
 COPY worker ./worker
 COPY api ./api
 COPY migrations ./migrations
 COPY models ./models
-RUN pip install -e . \
+RUN pip install --no-deps -e . \
     && useradd --create-home --uid 10001 guardq \
     && mkdir -p /models && chown guardq /models
 

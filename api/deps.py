@@ -124,7 +124,9 @@ def require_role(
 
 ProducerKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.PRODUCER, KeyRole.ADMIN))]
 # Reviewers settle escalations; producers may not (and reviewers may not submit).
-ReviewerKey = Annotated[ApiKeyInfo, Depends(require_role(KeyRole.REVIEWER, KeyRole.ADMIN))]
+ReviewerKey = Annotated[
+    ApiKeyInfo, Depends(require_role(KeyRole.REVIEWER, KeyRole.LEAD, KeyRole.ADMIN))
+]
 # LiteLLM's guardrail hook: a producer key sent as a bearer token or as x-api-key.
 GatewayProducerKey = Annotated[
     ApiKeyInfo, Depends(require_role(KeyRole.PRODUCER, KeyRole.ADMIN, source=gateway_key))

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from guardq.queue import QUEUES
 from guardq.store.db import session_scope
 from guardq.store.models import Escalation, Item, Job, VerdictRecord
+from guardq.store.review_stats import overdue_count
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class GuardqCollector(Collector):
                 jobs = jobs_by_status(session=session)
                 verdicts = verdicts_by_severity(session=session)
                 escalations = escalations_by_status(session=session)
+                overdue = overdue_count(session=session)
                 worker_latency = verdict_latency(session=session)
                 end_to_end = item_latency(session=session)
         except Exception as exc:  # a scrape must answer even when the store is down
@@ -173,6 +175,11 @@ class GuardqCollector(Collector):
         for status, count in sorted(escalations.items()):
             family.add_metric([status], count)
         yield family
+        yield GaugeMetricFamily(
+            "guardq_reviews_overdue",
+            "Escalations still undecided past their review deadline",
+            value=overdue,
+        )
         buckets, total = worker_latency
         yield HistogramMetricFamily(
             "guardq_verdict_latency_seconds",

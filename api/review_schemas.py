@@ -22,8 +22,9 @@ from api.schemas import SeverityScoresOut, SpanOut
 from guardq.inputs import unstorable
 from guardq.store.enums import EscalationStatus
 from guardq.store.escalations import EscalationView
+from guardq.store.models import utcnow
 from guardq.store.review_queue import ReviewEventView
-from guardq.store.review_stats import Agreement, ReviewStats
+from guardq.store.review_stats import Agreement, InterReviewer, ReviewStats
 from guardq.verdict import Category, Mode, Severity
 
 # A reviewer's note explains a decision; it is not a place for the content.
@@ -45,7 +46,8 @@ class ReviewResolve(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Severity
-    categories: list[Category] = []
+    # Validated when left out too: a decision of Unsafe without categories is refused.
+    categories: Annotated[list[Category], Field(validate_default=True)] = []
     note: Annotated[StrictStr | None, Field(max_length=NOTE_CHARS), AfterValidator(_storable)] = (
         None
     )
@@ -108,6 +110,15 @@ class ReviewItem(BaseModel):
     decided_at: datetime | None
     purge_after: datetime | None
     created_at: datetime
+    # Consensus: agreeing decisions needed and made; disputed: they disagreed, a lead
+    # settles it; agreed_count: at resolution, how many reviewers gave the settled label.
+    decisions_required: int
+    decisions_made: int
+    disputed: bool
+    agreed_count: int | None
+    # The policy's deadline for the escalation's reason; overdue: undecided past it.
+    due_at: datetime | None
+    overdue: bool
 
 
 class ReviewEventOut(BaseModel):
@@ -141,6 +152,21 @@ class AgreementOut(BaseModel):
     rate: float | None
 
 
+class InterReviewerOut(BaseModel):
+    raters: int
+    # "cohen" for two raters, "fleiss" for more.
+    method: str
+    items: int
+    kappa: float | None
+
+
+class ReviewBulkResolve(ReviewResolve):
+    """One decision for several items you hold, with the same content hash or the same
+    model verdict; each gets its own trail row."""
+
+    ids: Annotated[list[uuid.UUID], Field(min_length=2, max_length=100)]
+
+
 class ReviewStatsOut(BaseModel):
     open: int
     claimed: int
@@ -152,6 +178,11 @@ class ReviewStatsOut(BaseModel):
     agreement_by_category: dict[str, AgreementOut]
     # Decided items whose model output did not parse: no severity to agree with.
     unparsed_decided: int
+    # Between reviewers on items several decided independently, per number of raters.
+    inter_reviewer: list[InterReviewerOut]
+    inter_reviewer_by_category: dict[str, list[InterReviewerOut]]
+    # Escalations undecided past their deadline.
+    overdue: int
 
 
 def _key(key_id: uuid.UUID | None, name: str | None) -> KeyRef | None:
@@ -197,6 +228,12 @@ def review_item(view: EscalationView) -> ReviewItem:
         decided_at=view.decided_at,
         purge_after=view.purge_after,
         created_at=view.created_at,
+        decisions_required=view.decisions_required,
+        decisions_made=view.decisions_made,
+        disputed=view.disputed,
+        agreed_count=view.agreed_count,
+        due_at=view.due_at,
+        overdue=view.overdue(utcnow()),
     )
 
 
@@ -234,4 +271,16 @@ def review_stats_out(stats: ReviewStats) -> ReviewStatsOut:
             for category, agreement in stats.agreement_by_category.items()
         },
         unparsed_decided=stats.unparsed_decided,
+        inter_reviewer=[_inter(f) for f in stats.inter_reviewer],
+        inter_reviewer_by_category={
+            category.value: [_inter(f) for f in figures]
+            for category, figures in (stats.inter_reviewer_by_category or {}).items()
+        },
+        overdue=stats.overdue,
+    )
+
+
+def _inter(figure: InterReviewer) -> InterReviewerOut:
+    return InterReviewerOut(
+        raters=figure.raters, method=figure.method, items=figure.items, kappa=figure.kappa
     )

@@ -24,7 +24,7 @@ from guardq.store.keys import ApiKeyInfo, verify_api_key
 SESSION_COOKIE = "guardq_review"
 LOGIN_COOKIE = "guardq_review_login"
 COOKIE_PATH = "/review"
-REVIEW_ROLES = (KeyRole.REVIEWER, KeyRole.ADMIN)
+REVIEW_ROLES = (KeyRole.REVIEWER, KeyRole.LEAD, KeyRole.ADMIN)
 # A working day: after it the reviewer pastes the key again.
 SESSION_MAX_AGE_S = 12 * 3600
 _SEPARATOR = "."
@@ -65,7 +65,7 @@ def check_login(request: Request, api_key: str) -> ApiKeyInfo:
         raise LoginRefused("Unknown or revoked API key.", 401)
     if key.role not in REVIEW_ROLES:
         raise LoginRefused(
-            f"This is a {key.role.value} key: the reviewer page needs a reviewer or "
+            f"This is a {key.role.value} key: the reviewer page needs a reviewer, lead or "
             "admin key. Producer keys submit content; they cannot review it.",
             403,
         )

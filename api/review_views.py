@@ -29,7 +29,26 @@ NOTICES = {
     "released": "Released: the item is back in the queue.",
     "logged-out": "Logged out.",
     "empty": "Nothing left to claim with these filters.",
+    "bulk-decided": "Decisions recorded for the selected items.",
+    "sent": "Sent to the review queue.",
 }
+
+
+def deadline(view: EscalationView, now: datetime) -> str | None:
+    """``due in 3 h 05 min`` / ``overdue by 12 min``; None without a deadline."""
+    if view.due_at is None or view.status is EscalationStatus.RESOLVED:
+        return None
+    left = (view.due_at - now).total_seconds()
+    return f"due in {duration(left)}" if left > 0 else f"overdue by {duration(-left)}"
+
+
+def consensus(view: EscalationView) -> str | None:
+    """Where a consensus review stands; None for an item one decision settles."""
+    if view.disputed and view.status is not EscalationStatus.RESOLVED:
+        return f"reviewers disagreed ({view.decisions_made} decisions): a lead settles it"
+    if view.decisions_required > 1:
+        return f"{view.decisions_made} of {view.decisions_required} agreeing decisions"
+    return None
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,10 @@ def queue_row(view: EscalationView, now: datetime) -> dict:
         excerpt=excerpt,
         ref=view.item_ref,
         lease_left=clock(lease_left or 0),
+        overdue=view.overdue(now),
+        deadline=deadline(view, now),
+        consensus=consensus(view),
+        sha_label=view.content_sha256[:12],
     )
 
 
@@ -172,4 +195,9 @@ def item_page(view: EscalationView, reviewer_id, now: datetime, *, was_mine: boo
         note=view.note,
         decided_by=view.decided_by_name,
         decided_at=view.decided_at.strftime("%Y-%m-%d %H:%M UTC") if view.decided_at else None,
+        overdue=view.overdue(now),
+        deadline=deadline(view, now),
+        consensus=consensus(view),
+        agreed_count=view.agreed_count,
+        decisions_made=view.decisions_made,
     )

@@ -7,10 +7,10 @@ checked in ``api.validation``, so that every message can name the field and the 
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -30,6 +30,11 @@ from guardq.verdict import Mode, Severity
 
 CALLBACK_URL_LENGTH = 2048
 MAX_JOB_LISTS = 16
+
+# The rule for callback URLs, stated as is in the OpenAPI schema (api.openapi_limits):
+# http(s), a plain host (no user info, no IPv6 literal), an optional port, then any
+# path without whitespace. The end is (?![\s\S]): Python's $ would allow a final newline.
+CALLBACK_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\s]*)?(?![\s\S])"
 
 
 class JobItemIn(BaseModel):
@@ -67,9 +72,11 @@ class JobCreate(BaseModel):
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http:// or https:// URL")
+        if not re.search(CALLBACK_URL_PATTERN, value):
+            raise ValueError(
+                "must be an absolute http:// or https:// URL with a host name or IPv4 "
+                "address (letters, digits, dots, hyphens) and an optional port"
+            )
         return value
 
 

@@ -27,7 +27,8 @@ from guardq.verdict import Mode
 _REDIS_CONNECT_TIMEOUT_S = 2.0
 
 
-def _celery(state: Any) -> Celery:
+def celery_app(state: Any) -> Celery:
+    """The Celery app that sends tasks by name, built on first use (503 without a broker)."""
     if state.celery is None:
         try:
             state.celery = make_celery(state.settings)
@@ -45,7 +46,7 @@ def _alerts(state: Any) -> Notify | None:
     alerts = getattr(state, "alerts", None)
     if alerts is None:
         alerts = state.alerts = alert_notifier(
-            app=_celery(state),
+            app=celery_app(state),
             session_factory=state.session_factory,
             deployment_url=state.settings.alert_url,
             authors=state.settings.policy.authors,
@@ -83,7 +84,7 @@ def submit(
             alert_url=alert_url,
             api_key_id=api_key_id,
             retain_text=retain_text,
-            app=_celery(state),
+            app=celery_app(state),
             policy=state.settings.policy,
             notify=notify,
             lists=lists,

@@ -1,4 +1,9 @@
-"""The ``guardq`` command line: one subcommand per module of ``guardq.commands``."""
+"""The ``guardq`` command line: one subcommand per module of ``guardq.commands``.
+
+A mistake the user can fix is one line on stderr, ``guardq: error: <what>; <how to
+fix>``, and exit status 2 (``guardq.cli_errors``); ``--debug`` or ``GUARDQ_DEBUG=1`` adds
+the traceback. Anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,13 @@ import importlib
 import logging
 import pkgutil
 import sys
+import traceback
+
+from pydantic import ValidationError
 
 import guardq.commands
+from guardq.cli_errors import explain
+from guardq.settings import CliSettings, get_settings
 
 
 def _command_modules():
@@ -22,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Queue-based content moderation on the Qwen3Guard-Gen safety models.",
         epilog="Configuration: GUARDQ_* environment variables (see the README).",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback behind an error (also GUARDQ_DEBUG=1)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for module in _command_modules():
         module.register(commands)
@@ -33,10 +48,28 @@ def main(argv: list[str] | None = None) -> int:
         # narrate Alembic's steps.
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
+        debug = args.debug or CliSettings().debug
+    except ValidationError as exc:
+        return _report(exc, args.command, debug=False)
+    try:
         return args.run(args)
-    except (ValueError, OSError) as exc:
-        print(f"guardq {args.command}: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        return _report(exc, args.command, debug=debug)
+
+
+def _report(exc: Exception, command: str, *, debug: bool) -> int:
+    try:
+        settings = get_settings()
+    except ValidationError:
+        settings = None
+    explained = explain(exc, command, settings)
+    if explained is None:
+        raise exc
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    what, fix = explained
+    print(f"guardq: error: {what}; {fix}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

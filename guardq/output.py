@@ -3,7 +3,8 @@
 The answer is a few ``Key: value`` lines (``Safety:``, ``Categories:``, and in
 response mode usually ``Refusal:``). The parser fails closed: whatever it cannot read
 for certain comes back as an unparsed verdict (``severity=None``) with the reason,
-never as Safe.
+never as Safe. A contradiction (Safe naming a harm category) is unparsed too; Unsafe or
+Controversial with ``Categories: None`` keeps its severity, the stricter reading.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def parse_output(text: str, mode: Mode) -> Verdict:
         categories = _parse_categories(fields["categories"])
     except ValueError as exc:
         return _unparsed(str(exc))
+    # A Safe verdict that names a harm contradicts itself: neither reading is certain,
+    # so it fails closed. The opposite case, Unsafe or Controversial with
+    # "Categories: None", keeps its severity: the stricter of the two readings.
+    if severity is Severity.SAFE and categories:
+        names = ", ".join(category.value for category in categories)
+        return _unparsed(f"contradictory verdict: Safe with categories {names}")
 
     refusal = None
     if "refusal" in fields:

@@ -9,9 +9,10 @@ allowed (fail closed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -31,11 +32,17 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    """The action on a verdict and why; ``sampled``: blocked, and reviewed as a sample."""
+    """The action on a verdict and why; ``sampled``: blocked, and reviewed as a sample.
+
+    For an escalated item, ``decisions`` is how many independent reviewer decisions must
+    agree, and ``due_in`` how soon a reviewer should decide it (None: no deadline).
+    """
 
     action: Action
     reason: str
     sampled: bool = False
+    decisions: int = 1
+    due_in: timedelta | None = None
 
     @property
     def escalates(self) -> bool:
@@ -44,6 +51,94 @@ class Decision:
 
 
 _CONTROVERSIAL = {"review": Action.REVIEW, "strict": Action.BLOCK, "loose": Action.ALLOW}
+
+# Why an item went to review, as the deadlines name it. "block_list" and "author_hold"
+# are for escalations opened by a block list or an author hold, where a deployment has
+# them; any other policy review counts as "controversial".
+ReasonKind = Literal["controversial", "sampled", "unparsed", "block_list", "author_hold"]
+REASON_KINDS: tuple[ReasonKind, ...] = (
+    "controversial",
+    "sampled",
+    "unparsed",
+    "block_list",
+    "author_hold",
+)
+# Hours to a decision, by reason: the riskiest (unparsed output could be anything, an
+# author on hold is waiting) first.
+_DEFAULT_DUE_S = {
+    "controversial": 24 * 3600,
+    "sampled": 72 * 3600,
+    "unparsed": 4 * 3600,
+    "block_list": 12 * 3600,
+    "author_hold": 1 * 3600,
+}
+MAX_DECISIONS = 5
+
+
+def reason_kind(reason: str, sampled: bool = False) -> ReasonKind:
+    """The deadline's name for an escalation's reason (the ``Decision.reason`` words)."""
+    if sampled or reason.endswith("sampled for review"):
+        return "sampled"
+    if reason.startswith("unparsed"):
+        return "unparsed"
+    lowered = reason.lower()
+    if "block list" in lowered or "block-list" in lowered:
+        return "block_list"
+    if "author hold" in lowered:
+        return "author_hold"
+    return "controversial"
+
+
+class ReviewPolicy(BaseModel):
+    """How escalated items are reviewed: consensus and deadlines.
+
+    ``decisions``: independent reviewer decisions that must agree before an item is
+    settled (1: the first decision settles it); ``by_category`` / ``by_severity`` raise
+    it for items the model found in a category or judged a severity ("unparsed" for
+    output that did not parse); the largest number that applies wins. ``due_s``: seconds
+    from escalation to the deadline, by reason (``REASON_KINDS``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decisions: int = Field(default=1, ge=1, le=MAX_DECISIONS)
+    by_category: dict[Category, Annotated[int, Field(ge=1, le=MAX_DECISIONS)]] = {}
+    by_severity: dict[
+        Literal["Controversial", "Unsafe", "unparsed"],
+        Annotated[int, Field(ge=1, le=MAX_DECISIONS)],
+    ] = {}
+    due_s: dict[ReasonKind, Annotated[int, Field(ge=1)]] = {}
+
+    @field_validator("by_category", mode="before")
+    @classmethod
+    def _known_categories(cls, value: object) -> object:
+        return _categories(value, "policy.review.by_category")
+
+    def required(self, verdict: Verdict) -> int:
+        """How many agreeing decisions an escalated ``verdict`` needs."""
+        severity = verdict.severity.value if verdict.severity else "unparsed"
+        counts = [self.decisions, self.by_severity.get(severity, 1)]
+        counts += [self.by_category.get(category, 1) for category in verdict.categories]
+        return max(counts)
+
+    def due_in(self, kind: ReasonKind) -> timedelta:
+        return timedelta(seconds=self.due_s.get(kind, _DEFAULT_DUE_S[kind]))
+
+
+def _categories(value: object, field: str) -> object:
+    if not isinstance(value, dict):
+        return value
+    known = {}
+    for name, setting in value.items():
+        try:
+            category = name if isinstance(name, Category) else Category.from_label(name)
+        except ValueError:
+            allowed = ", ".join(c.value for c in Category)
+            raise ValueError(
+                f"{field}: unknown category {name!r}; expected one of: {allowed}"
+            ) from None
+        known[category] = setting
+    return known
 
 
 class Policy(BaseModel):
@@ -58,28 +153,19 @@ class Policy(BaseModel):
     unsafe_review_sample: float = Field(default=0.0, ge=0.0, le=1.0)
     # Strikes and holds per author (guardq.authors); None: authors are not tracked.
     authors: AuthorPolicy | None = None
+    review: ReviewPolicy = Field(default_factory=ReviewPolicy)
 
     @field_validator("categories", mode="before")
     @classmethod
     def _known_categories(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            return value
-        known = {}
-        for name, action in value.items():
-            try:
-                category = name if isinstance(name, Category) else Category.from_label(name)
-            except ValueError:
-                allowed = ", ".join(c.value for c in Category)
-                raise ValueError(
-                    f"policy.categories: unknown category {name!r}; expected one of: {allowed}"
-                ) from None
-            known[category] = action
-        return known
+        return _categories(value, "policy.categories")
 
     def decide(self, verdict: Verdict, content_sha256: str | None = None) -> Decision:
         """The action for ``verdict`` and why, in words a reviewer can read.
 
         ``content_sha256`` (hex) draws the Unsafe review sample; without it none is drawn.
+        An escalated item's decision also says how many reviewers must agree on it and
+        when it is due (``review``).
         """
         decision = self._decide(verdict)
         if (
@@ -89,8 +175,14 @@ class Policy(BaseModel):
             and in_sample(content_sha256, self.unsafe_review_sample)
         ):
             reason = f"{decision.reason}; blocked, and sampled for review"
-            return Decision(Action.BLOCK, reason, sampled=True)
-        return decision
+            decision = Decision(Action.BLOCK, reason, sampled=True)
+        if not decision.escalates:
+            return decision
+        return replace(
+            decision,
+            decisions=self.review.required(verdict),
+            due_in=self.review.due_in(reason_kind(decision.reason, decision.sampled)),
+        )
 
     def _decide(self, verdict: Verdict) -> Decision:
         if not verdict.parsed:

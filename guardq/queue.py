@@ -17,8 +17,10 @@ store keeps one verdict, but wasted work).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from celery import Celery
+from celery.app.amqp import AMQP
 from kombu import Exchange, Queue
 
 from guardq.settings import Settings, get_settings
@@ -40,6 +42,11 @@ SEND_CALLBACK = "guardq.send_callback"
 # kwargs: {"event": dict, "url": str | None}; POSTs the signed event (guardq.alerts) to
 # url, or GUARDQ_ALERT_URL when it is None.
 SEND_ALERT = "guardq.send_alert"
+
+# kwargs: {"batch_id": str, "poll": int}; moves a Batch API batch along its life cycle
+# (worker.batches): reads its input into bulk jobs, then writes its output files.
+# Model-free: it runs on the callbacks worker.
+RUN_BATCH = "guardq.run_batch"
 # No kwargs; sent by Celery beat every GUARDQ_PURGE_INTERVAL_S: clears reviewed text
 # past its retention. Runs on the model-free callbacks worker.
 PURGE_RETAINED_TEXT = "guardq.purge_retained_text"
@@ -56,6 +63,36 @@ BULK_GATHER_MESSAGES = 16
 REALTIME_GATHER_INTERVAL_S = 0.05
 
 
+# Task arguments Celery may print (message headers, task events, Flower) as they are;
+# any other argument is shown by its size only: the items hold the texts.
+_PRINTABLE_ARGUMENTS = frozenset({"job_id", "mode", "model_id", "attempt"})
+
+
+def printable_arguments(args: Any, kwargs: Any) -> tuple[str, str]:
+    """``(argsrepr, kwargsrepr)`` of a task: ids, names and counts, never content."""
+
+    def shown(key: str, value: Any) -> str:
+        if key in _PRINTABLE_ARGUMENTS and isinstance(value, str | int | None):
+            return repr(value)
+        if isinstance(value, list | tuple | dict):
+            return f"<{len(value)} entries>"
+        return "<hidden>"
+
+    argsrepr = f"<{len(args or ())} positional>" if args else "()"
+    kwargsrepr = "{" + ", ".join(f"{k!r}: {shown(k, v)}" for k, v in (kwargs or {}).items()) + "}"
+    return argsrepr, kwargsrepr
+
+
+class ContentFreeAMQP(AMQP):
+    """Celery's message factory, with the printable form of every task's arguments made
+    by ``printable_arguments``: Celery copies it into the message headers and into the
+    task-sent and task-received events that Flower shows."""
+
+    def as_task_v2(self, task_id, name, args=None, kwargs=None, *rest, **options):
+        options["argsrepr"], options["kwargsrepr"] = printable_arguments(args, kwargs)
+        return super().as_task_v2(task_id, name, args, kwargs, *rest, **options)
+
+
 def make_celery(settings: Settings | None = None) -> Celery:
     """A Celery app on ``settings.broker_url`` (Redis), configured for guardq.
 
@@ -68,7 +105,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             "GUARDQ_BROKER_URL is not set: the queue needs a Redis broker "
             "(e.g. redis://localhost:6379/0)"
         )
-    app = Celery("guardq", broker=settings.broker_url)
+    app = Celery("guardq", broker=settings.broker_url, amqp=ContentFreeAMQP)
     redis_options = {"visibility_timeout": settings.visibility_timeout}
     app.conf.update(
         result_backend=settings.result_backend_url or settings.broker_url,
@@ -107,6 +144,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
             SEND_CALLBACK: {"queue": CALLBACKS, "routing_key": CALLBACKS},
             SEND_ALERT: {"queue": CALLBACKS, "routing_key": CALLBACKS},
             PURGE_RETAINED_TEXT: {"queue": CALLBACKS, "routing_key": CALLBACKS},
+            RUN_BATCH: {"queue": CALLBACKS, "routing_key": CALLBACKS},
         },
         # Celery beat (`guardq beat`): the periodic tasks. A purge nobody ran within an
         # interval expires instead of piling up behind a stopped worker.
@@ -125,6 +163,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
         # does not hoard messages another idle worker could take.
         worker_prefetch_multiplier=max(REALTIME_GATHER_MESSAGES, BULK_GATHER_MESSAGES),
         broker_connection_retry_on_startup=True,
+        # Task events, so that Flower (`guardq flower`) lists guardq's tasks: workers
+        # send received/started/succeeded/failed (worker.events for gathered
+        # messages), producers send task-sent. The arguments they show come from
+        # printable_arguments: ids and counts, never the texts.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         # guardq's own: read by guardq.submit, so that a producer's app carries it.
         guardq_bulk_task_items=settings.bulk_task_items,
     )

@@ -6,6 +6,10 @@ them) and the answer it should have given (``target``), in the model's own outpu
 Safe) and, for response moderation, ``Refusal:``. The reviewer's decision is the label;
 a response's ``Refusal:`` is the reviewer's reading when they gave one, else the model's,
 and a response whose refusal both left unknown cannot make a full pair.
+
+Under consensus review the label is the settled one (the agreeing reviewers', or the
+lead's on a dispute); ``reviewers_agreed`` says how many reviewers gave it, out of
+``decisions``, and ``settled_by`` whether agreement ("consensus") or a lead settled it.
 """
 
 from __future__ import annotations
@@ -64,4 +68,7 @@ def training_pair(view: EscalationView) -> dict[str, Any]:
         "content_sha256": view.content_sha256,
         "decided_at": view.decided_at.isoformat() if view.decided_at else None,
         "model_severity": view.severity.value if view.severity else None,
+        "reviewers_agreed": view.agreed_count,
+        "decisions": view.decisions_made,
+        "settled_by": "lead" if view.disputed else "consensus",
     }

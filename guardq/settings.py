@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     dify_preset_response: str = Field(
         default="Your content violates our usage policy.", min_length=1, max_length=2000
     )
+    # The Batch API (/v1/files, /v1/batches): the largest input file, in bytes and in
+    # requests (non-blank lines), as OpenAI's own limits; an upload past them is refused.
+    batch_max_file_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, le=2**40)
+    batch_max_lines: int = Field(default=50_000, ge=1, le=10_000_000)
+    # Items per bulk job a batch is cut into: each part is read, validated and submitted
+    # on its own, so a batch's texts never sit whole in a worker's memory.
+    batch_part_items: int = Field(default=2048, ge=1, le=100_000)
     # JSON, e.g. {"controversial": "strict", "categories": {"PII": "review"}}.
     policy: Annotated[Policy, NoDecode] = Field(default_factory=Policy)
     # The HMAC key for items' author ids (guardq.authors): the store keeps only
@@ -129,6 +136,11 @@ class Settings(BaseSettings):
                 parse_allow_entry(str(entry))
         return value
 
+    # Basic auth of `guardq flower`; it refuses to start without a password. Flower
+    # splits its list of users on commas, so neither may hold one.
+    flower_user: str = Field(default="admin", min_length=1, pattern=r"^[^:,]+$")
+    flower_password: SecretStr | None = None
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
@@ -138,6 +150,13 @@ class Settings(BaseSettings):
         if value.startswith("cuda:") and value[5:].isdigit():
             return value
         raise ValueError(f"must be auto, cpu, cuda or cuda:N, got {value!r}")
+
+    @field_validator("flower_password")
+    @classmethod
+    def _check_flower_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ("," in value.get_secret_value() or not value.get_secret_value()):
+            raise ValueError("must be non-empty and hold no comma (Flower splits on commas)")
+        return value
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -179,6 +198,16 @@ class Settings(BaseSettings):
                 f"GUARDQ_CHUNK_TOKENS ({self.chunk_tokens})"
             )
         return self
+
+
+class CliSettings(BaseSettings):
+    """The command line's own switch, read apart from ``Settings`` so that it works
+    when another ``GUARDQ_*`` value is the error being reported."""
+
+    model_config = SettingsConfigDict(env_prefix="GUARDQ_", extra="ignore", frozen=True)
+
+    # Show the traceback behind a command-line error (guardq.cli; also --debug).
+    debug: bool = False
 
 
 @lru_cache(maxsize=1)

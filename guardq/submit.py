@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from celery import Celery
@@ -137,6 +137,7 @@ def submit_job(
     policy: Policy | None = None,
     notify: Notify | None = None,
     lists: Sequence[str] | None = None,
+    in_transaction: Callable[[Session, CreatedJob], None] | None = None,
 ) -> CreatedJob:
     """Create the job and its items in one transaction, commit, answer what the verdict
     cache knows, then enqueue the rest.
@@ -153,6 +154,9 @@ def submit_job(
     cached items are screened here (``guardq.screening``), the others by the worker.
     the choice from the job's row). ``alert_url``: where the job's blocked items are
     reported (``guardq.alerts``; the caller checks it, see ``guardq.outbound``).
+    ``in_transaction(session, job)`` runs in the
+    transaction that creates the job (a batch links its parts there, so that a part is
+    submitted once); what it raises rolls the job back.
     """
     policy = policy or get_settings().policy
     with session_scope(session_factory) as session:
@@ -168,6 +172,8 @@ def submit_job(
             lists=lists,
             alert_url=alert_url,
         )
+        if in_transaction is not None:
+            in_transaction(session, job)
         cached = get_cached_verdicts(
             session=session,
             hashes=[created.content_sha256 for created in job.items],

@@ -63,10 +63,24 @@ def test_worker_reserves_gpus_and_caches_models(compose):
 def test_secrets_are_required_not_defaulted():
     text = COMPOSE.read_text(encoding="utf-8")
     assert "${POSTGRES_PASSWORD:?" in text
-    assert "--basic-auth=${FLOWER_USER:-admin}:${FLOWER_PASSWORD:?" in text
+    assert "GUARDQ_FLOWER_PASSWORD: ${FLOWER_PASSWORD:?" in text
+
+
+def test_flower_runs_guardq_flower_on_the_workers_broker(compose):
+    flower = compose["services"]["flower"]
+    assert flower["command"][:2] == ["guardq", "flower"]
+    assert (
+        flower["environment"]["GUARDQ_BROKER_URL"] == compose["x-guardq-env"]["GUARDQ_BROKER_URL"]
+    )
 
 
 def _compose_command():
+    if os.environ.get("GUARDQ_SKIP_COMPOSE") == "1":
+        return None
+    if os.environ.get("GUARDQ_COMPOSE"):
+        # The command make test found (scripts/test.sh), e.g. "docker compose".
+        command = os.environ["GUARDQ_COMPOSE"].split()
+        return command if shutil.which(command[0]) else None
     if shutil.which("docker-compose"):
         return ["docker-compose"]
     docker = shutil.which("docker")
@@ -78,7 +92,10 @@ def _compose_command():
     return None
 
 
-@pytest.mark.skipif(_compose_command() is None, reason="no docker compose binary on this machine")
+@pytest.mark.skipif(
+    _compose_command() is None,
+    reason="no docker compose binary on this machine (apt-get install -y docker-compose)",
+)
 def test_compose_config_validates_and_fails_fast_without_secrets():
     command = [*_compose_command(), "-f", str(COMPOSE), "config", "--quiet"]
     env = {k: v for k, v in os.environ.items() if k not in ("POSTGRES_PASSWORD", "FLOWER_PASSWORD")}

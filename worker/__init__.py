@@ -1,4 +1,6 @@
-"""The worker: the inference engine (torch + transformers) and, later, the Celery tasks.
+"""The worker: the inference engine (torch + transformers) and the Celery tasks over it.
 
-The engine's front door is ``worker.engine.GuardEngine``; see ``worker/ENGINE.md``.
+The engine's front door is ``worker.engine.GuardEngine`` (see ``worker/ENGINE.md``);
+``worker.celery_app`` configures Celery, ``worker.tasks`` holds the thin tasks over
+``worker.pipeline``, and ``worker.callbacks`` sends job callbacks.
 """

@@ -26,7 +26,13 @@ from guardq.queue import BULK, REALTIME, make_celery
 log = logging.getLogger(__name__)
 
 app = make_celery()
-app.conf.include = ["worker.tasks", "worker.upkeep", "worker.alerts"]
+app.conf.include = [
+    "worker.tasks",
+    "worker.upkeep",
+    "worker.alerts",
+    "worker.events",
+    "worker.batches",
+]
 
 
 def consumes_moderation(worker) -> bool:
@@ -51,8 +57,13 @@ def _load_engine(sender, instance, **_kwargs) -> None:
 
     try:
         runtime = get_runtime()
-    except Exception:
+    except Exception as exc:
         # Celery logs and swallows a signal handler's exceptions; SystemExit it obeys.
-        log.critical("could not load the model", exc_info=True)
+        # An error that names its fix (a missing model file, a GPU this machine lacks)
+        # is an operator's to act on: one line, no traceback.
+        if isinstance(getattr(exc, "what", None), str) and hasattr(exc, "fix"):
+            log.critical("could not load the model: %s; %s", exc.what, exc.fix)
+        else:
+            log.critical("could not load the model", exc_info=True)
         raise SystemExit(1) from None
     log.info("worker ready to moderate with %s", runtime.model_id)

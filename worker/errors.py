@@ -18,7 +18,9 @@ class ModelLoadError(EngineError):
         self.path = path
         self.problem = problem
         self.fix = fix
-        super().__init__(f"cannot load model {path!r}: {problem}. Fix: {fix}")
+        # ``what`` and ``fix``: the command line's one-line error (guardq.cli_errors).
+        self.what = f"cannot load model {path!r}: {problem}"
+        super().__init__(f"{self.what}. Fix: {fix}")
 
 
 class UnsupportedModelError(EngineError):
@@ -26,7 +28,12 @@ class UnsupportedModelError(EngineError):
 
 
 class DeviceError(EngineError):
-    """The requested device does not exist on this machine."""
+    """The requested device does not exist on this machine (``what``), and ``fix``."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        self.what = what
+        self.fix = fix
+        super().__init__(f"{what}. Fix: {fix}")
 
 
 class EngineOutOfMemoryError(EngineError):

@@ -28,23 +28,26 @@ from api.review_web import (
     redirect,
     render,
 )
-from api.routes import review_login
+from api.routes import review_check, review_login
 from guardq.inputs import unstorable
 from guardq.store.db import session_scope
 from guardq.store.enums import EscalationStatus
 from guardq.store.models import utcnow
 from guardq.store.review_errors import ReviewError, ReviewNotFound
 from guardq.store.reviews import (
+    LEAD_ROLES,
     UNPARSED,
     claim_review,
     get_review,
     list_reviews,
     release_review,
     resolve_review,
+    resolve_reviews,
 )
 from guardq.verdict import Category, Severity
 
 QUEUE_LIMIT = 50
+ORDERS = ("oldest", "priority", "due")
 NOTE_LIMIT = 2000
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -65,6 +68,11 @@ def _claim(request: Request, reviewer: ReviewSession, escalation_id: uuid.UUID) 
         )
 
 
+def _takes(reviewer: ReviewSession) -> dict:
+    """What ``list_reviews`` needs to show this reviewer only what they may take."""
+    return dict(reviewer_key_id=reviewer.key.id, leads=reviewer.key.role in LEAD_ROLES)
+
+
 def _filters(category: str, severity: str, order: str) -> dict:
     """The queue's filters from their form values; an unknown value is refused by name."""
     try:
@@ -72,7 +80,7 @@ def _filters(category: str, severity: str, order: str) -> dict:
         return dict(
             category=Category(category) if category else None,
             severity=chosen_severity or None,
-            order=order if order in ("oldest", "priority") else "oldest",
+            order=order if order in ORDERS else "oldest",
         )
     except ValueError as exc:
         raise PageError(422, f"Unknown filter value: {exc}.") from None
@@ -92,7 +100,12 @@ def queue(
     try:
         with session_scope(_factory(request)) as session:
             found = list_reviews(
-                session=session, limit=QUEUE_LIMIT + 1, after=after, now=now, **filters
+                session=session,
+                limit=QUEUE_LIMIT + 1,
+                after=after,
+                now=now,
+                **filters,
+                **_takes(reviewer),
             )
             held = list_reviews(session=session, status=EscalationStatus.CLAIMED, now=now)
     except ValueError as exc:  # an ``after`` that names no escalation
@@ -115,6 +128,7 @@ def queue(
         order=filters["order"],
         categories=list(Category),
         severities=[*(s.value for s in Severity), UNPARSED],
+        decision_buttons=views.DECISION_KEYS,
     )
 
 
@@ -129,7 +143,9 @@ def claim_next(
     """Claim the first open item under the queue's filters, skipping those that other
     reviewers take meanwhile."""
     with session_scope(_factory(request)) as session:
-        candidates = list_reviews(session=session, limit=10, **_filters(category, severity, order))
+        candidates = list_reviews(
+            session=session, limit=10, **_filters(category, severity, order), **_takes(reviewer)
+        )
     for candidate in candidates:
         try:
             _claim(request, reviewer, candidate.id)
@@ -231,6 +247,36 @@ def decide(
     return redirect(request, notice="decided")
 
 
+@router.post("/bulk-decide")
+def bulk_decide(
+    request: Request,
+    reviewer: FormReviewerDep,
+    ids: Annotated[list[str] | None, Form()] = None,
+    decision: Annotated[str, Form()] = "",
+    categories: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    """Decide the ticked items of "Claimed by you" at once: all or none."""
+    try:
+        chosen_ids = [uuid.UUID(value) for value in ids or ()]
+        severity = Severity(decision)
+        chosen = [Category(c) for c in categories or ()]
+        with session_scope(_factory(request)) as session:
+            resolve_reviews(
+                session=session,
+                escalation_ids=chosen_ids,
+                reviewer_key_id=reviewer.key.id,
+                decision=severity,
+                categories=[] if severity is Severity.SAFE else chosen,
+                note=None,
+                retention=request.app.state.settings.review_retention,
+            )
+    except ReviewError as refused:
+        raise PageError(409, f"{refused}.") from None
+    except ValueError as exc:
+        raise PageError(422, f"{exc}.") from None
+    return redirect(request, notice="bulk-decided")
+
+
 @router.post("/items/{escalation_id}/release")
 def release(request: Request, escalation_id: uuid.UUID, reviewer: FormReviewerDep) -> Response:
     try:
@@ -246,7 +292,8 @@ def release(request: Request, escalation_id: uuid.UUID, reviewer: FormReviewerDe
 
 
 def install(app: FastAPI) -> None:
-    """Add the reviewer page (login, queue, items, static files) to ``app``."""
+    """Add the reviewer page (login, queue, items, the check page, static files) to ``app``."""
     install_page_support(app)
     app.include_router(review_login.router)
+    app.include_router(review_check.router)
     app.include_router(router)

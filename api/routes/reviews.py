@@ -1,9 +1,12 @@
-"""Reviewer endpoints: the queue of escalations, claim with a lease, resolve, release, stats.
+"""Reviewer endpoints: the queue of escalations, claim with a lease, resolve (one item or
+several at once), release, stats.
 
-Reviewer and admin keys only (producers get 403). A claim holds an item for
-GUARDQ_REVIEW_LEASE_S seconds; of two reviewers claiming at once, one gets the item and
-the other a 409 naming the holder. Every action is in the item's trail (``GET
-/v1/reviews/{id}``). Write endpoints commit before they answer: a 200 means recorded.
+Reviewer, lead and admin keys only (producers get 403). An escalation may need several
+agreeing decisions (the policy's ``review``); a disagreement leaves it to a lead.
+A claim holds an item for GUARDQ_REVIEW_LEASE_S seconds; of two reviewers claiming at
+once, one gets the item and the other a 409 naming the holder. Every action is in the
+item's trail (``GET /v1/reviews/{id}``). Write endpoints commit before they answer: a
+200 means recorded.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session
 from api.deps import FactoryDep, ReviewerKey, SessionDep, SettingsDep
 from api.errors import FieldError, InputError
 from api.review_schemas import (
+    ReviewBulkResolve,
     ReviewDetail,
     ReviewItem,
     ReviewPage,
@@ -42,11 +46,13 @@ from guardq.store.review_errors import (
     ReviewNotFound,
 )
 from guardq.store.reviews import (
+    LEAD_ROLES,
     claim_review,
     get_review,
     list_reviews,
     release_review,
     resolve_review,
+    resolve_reviews,
     review_stats,
     review_trail,
 )
@@ -107,13 +113,23 @@ def read_queue(
         int | None, Query(ge=0, le=INTEGER_MAX, description="seconds in the queue")
     ] = None,
     order: Annotated[
-        Literal["oldest", "priority"],
-        Query(description="priority: Unsafe, unparsed, Controversial; oldest first within"),
+        Literal["oldest", "priority", "due"],
+        Query(
+            description="priority: Unsafe, unparsed, Controversial, oldest first within; "
+            "due: the earliest deadline first"
+        ),
     ] = "oldest",
+    overdue: Annotated[
+        bool | None, Query(description="true: only items undecided past their deadline")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     after: Annotated[uuid.UUID | None, Query(description="the last id already read")] = None,
 ) -> ReviewPage:
-    """A page of escalations, filtered and ordered; page on with ``next``."""
+    """A page of escalations, filtered and ordered; page on with ``next``.
+
+    The open queue leaves out what this key may not take: items it decided already
+    (each needs independent decisions) and, unless it is a lead's or an admin's,
+    disputed ones."""
     try:
         views = list_reviews(
             session=session,
@@ -125,6 +141,9 @@ def read_queue(
             order=order,
             limit=limit,
             after=after,
+            overdue=overdue,
+            reviewer_key_id=key.id if status_ == "open" else None,
+            leads=key.role in LEAD_ROLES,
         )
     except ValueError as exc:
         raise RequestValidationError(
@@ -145,6 +164,33 @@ def read_stats(session: SessionDep, key: ReviewerKey) -> ReviewStatsOut:
     """Open and claimed counts, the oldest open item's age, decisions per reviewer, and
     how often reviewers agree with the model's severity, per category."""
     return review_stats_out(review_stats(session=session))
+
+
+@router.post("/bulk-resolve", response_model=list[ReviewItem], responses=_REFUSALS)
+def bulk_resolve(
+    body: ReviewBulkResolve, key: ReviewerKey, factory: FactoryDep, settings: SettingsDep
+) -> list[ReviewItem]:
+    """Decide several items you hold at once (same content hash, or same model verdict):
+    all or none, each with its own trail row."""
+    try:
+        with session_scope(factory) as session:
+            views = resolve_reviews(
+                session=session,
+                escalation_ids=body.ids,
+                reviewer_key_id=key.id,
+                decision=body.decision,
+                categories=body.categories,
+                note=body.note,
+                retention=settings.review_retention,
+                refusal=body.refusal,
+            )
+    except ReviewError as exc:
+        raise _refused(exc) from None
+    except ValueError as exc:
+        field, _, problem = str(exc).partition(": ")
+        raise InputError([FieldError((field,), problem or str(exc))]) from None
+    log.info("%d escalations resolved %s at once by key %s", len(views), body.decision, key.id)
+    return [review_item(view) for view in views]
 
 
 @router.get("/{escalation_id}", response_model=ReviewDetail, responses={404: _REFUSALS[404]})
@@ -185,8 +231,10 @@ def resolve(
     settings: SettingsDep,
 ) -> ReviewItem:
     """Decide the item you hold: Safe, Controversial or Unsafe, with categories, a note
-    and, for a response-mode item, whether the response refuses (``refusal``). Its text
-    is then kept for GUARDQ_REVIEW_RETENTION more, then purged."""
+    and, for a response-mode item, whether the response refuses (``refusal``). When the
+    item needs more agreeing decisions it goes back to the queue for another reviewer
+    (``decisions_made`` of ``decisions_required``); a disagreement marks it ``disputed``
+    for a lead. Once resolved, its text is kept for GUARDQ_REVIEW_RETENTION more."""
     item = _act(
         factory,
         lambda session: resolve_review(

@@ -34,8 +34,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
-    if not args.input.is_file():
-        raise ValueError(f"{args.input}: no such file")
+    # Opened before the model loads: a path that cannot be read fails at once, with
+    # the OS's reason (guardq.cli_errors prints it in one line).
+    with open(args.input, "rb"):
+        pass
     mode = Mode(args.mode)
     fields = Fields(mode, args.text_field, args.prompt_field, args.response_field)
     model = args.model or settings.model

@@ -45,4 +45,17 @@ def run_stats(args: argparse.Namespace) -> int:
     print(f"agreement with the model: {overall.agreed}/{overall.decided} ({_rate(overall)})")
     for category, agreement in stats.agreement_by_category.items():
         print(f"  {category.value}: {agreement.agreed}/{agreement.decided} ({_rate(agreement)})")
+    if stats.inter_reviewer:
+        print(f"between reviewers: {_kappas(stats.inter_reviewer)}")
+        for category, figures in (stats.inter_reviewer_by_category or {}).items():
+            print(f"  {category.value}: {_kappas(figures)}")
+    print(f"overdue {stats.overdue}")
     return 0
+
+
+def _kappas(figures) -> str:
+    return "; ".join(
+        f"{f.method} kappa {'-' if f.kappa is None else f'{f.kappa:.2f}'} "
+        f"({f.items} items, {f.raters} reviewers each)"
+        for f in figures
+    )

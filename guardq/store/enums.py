@@ -37,6 +37,9 @@ class EscalationStatus(StrEnum):
 class KeyRole(StrEnum):
     PRODUCER = "producer"
     REVIEWER = "reviewer"
+    # A reviewer who also settles disputes: escalations whose independent decisions
+    # disagreed (consensus review) wait for a lead (or an admin).
+    LEAD = "lead"
     ADMIN = "admin"
 
 
@@ -59,3 +62,23 @@ class EntryKind(StrEnum):
 
     PHRASE = "phrase"
     REGEX = "regex"
+
+
+class BatchStatus(StrEnum):
+    """OpenAI's batch life cycle: validating -> in_progress -> finalizing -> completed,
+    or failed (validation), expired (the completion window ran out), cancelling ->
+    cancelled."""
+
+    VALIDATING = "validating"
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+    FINALIZING = "finalizing"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+
+
+class FilePurpose(StrEnum):
+    BATCH = "batch"
+    BATCH_OUTPUT = "batch_output"

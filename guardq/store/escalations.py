@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -70,10 +70,26 @@ class EscalationView:
     decided_at: datetime | None
     purge_after: datetime | None
     created_at: datetime
+    # Consensus: agreeing decisions needed, decisions made so far, whether they
+    # disagreed (a lead settles it), and once resolved how many gave the settled label.
+    decisions_required: int = 1
+    decisions_made: int = 0
+    disputed: bool = False
+    agreed_count: int | None = None
+    # The policy's deadline for this escalation's reason; None for older rows.
+    due_at: datetime | None = None
 
     @property
     def text_retained(self) -> bool:
         return self.text is not None
+
+    def overdue(self, now: datetime) -> bool:
+        """Still undecided past its deadline."""
+        return (
+            self.status is not EscalationStatus.RESOLVED
+            and self.due_at is not None
+            and self.due_at <= now
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,10 @@ class NewEscalation:
     reason: str
     retained_text: str | None = None
     retained_prompt: str | None = None
+    # The policy's review terms (``guardq.policy.Decision``): agreeing decisions needed,
+    # and the time from now to the deadline.
+    decisions: int = 1
+    due_in: timedelta | None = None
 
 
 def open_escalations(
@@ -112,6 +132,8 @@ def open_escalations(
                 retained_text=row.retained_text,
                 retained_prompt=row.retained_prompt if row.retained_text is not None else None,
                 created_at=now,
+                decisions_required=row.decisions,
+                due_at=now + row.due_in if row.due_in is not None else None,
             )
             for row in sorted(rows, key=lambda row: row.item_id)
         ],
@@ -133,6 +155,8 @@ def open_escalations(
                         "status": EscalationStatus.OPEN.value,
                         "reason": row.reason,
                         "text_retained": row.retained_text is not None,
+                        "decisions_required": row.decisions,
+                        "due_at": (now + row.due_in).isoformat() if row.due_in else None,
                     },
                     "at": now,
                 }
@@ -151,12 +175,18 @@ def create_escalation(
     reason: str,
     retained_text: str | None = None,
     retained_prompt: str | None = None,
+    decisions: int = 1,
+    due_in: timedelta | None = None,
 ) -> uuid.UUID | None:
     """Open an escalation for ``item_id`` (``open_escalations`` for one); None when the
     item already has one."""
     opened = open_escalations(
         session=session,
-        rows=[NewEscalation(item_id, verdict_id, reason, retained_text, retained_prompt)],
+        rows=[
+            NewEscalation(
+                item_id, verdict_id, reason, retained_text, retained_prompt, decisions, due_in
+            )
+        ],
     )
     return opened.get(item_id)
 
@@ -237,6 +267,11 @@ def to_view(row, now: datetime | None = None) -> EscalationView:
         decided_at=escalation.decided_at,
         purge_after=escalation.purge_after,
         created_at=escalation.created_at,
+        decisions_required=escalation.decisions_required,
+        decisions_made=escalation.decisions_made,
+        disputed=escalation.disputed,
+        agreed_count=escalation.agreed_count,
+        due_at=escalation.due_at,
     )
 
 
@@ -297,3 +332,42 @@ def purge_retained_text(*, session: Session, now: datetime | None = None) -> int
             ],
         )
     return len(purged)
+
+
+def mark_overdue(
+    *, session: Session, now: datetime | None = None
+) -> list[tuple[uuid.UUID, datetime]]:
+    """Escalations that went past their deadline undecided since the last call: each gets
+    an ``overdue`` trail row (so it is reported once); (id, due_at) of those, earliest due
+    first."""
+    now = now or utcnow()
+    reported = select(ReviewEvent.id).where(
+        ReviewEvent.escalation_id == Escalation.id, ReviewEvent.action == "overdue"
+    )
+    late = session.execute(
+        select(Escalation.id, Escalation.due_at)
+        .where(
+            Escalation.status != EscalationStatus.RESOLVED,
+            Escalation.due_at.is_not(None),
+            Escalation.due_at <= now,
+            ~reported.exists(),
+        )
+        .order_by(Escalation.due_at, Escalation.id)
+    ).all()
+    if late:
+        session.execute(
+            insert(ReviewEvent),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "escalation_id": escalation_id,
+                    "actor_key_id": None,
+                    "action": "overdue",
+                    "before": None,
+                    "after": {"due_at": due_at.isoformat()},
+                    "at": now,
+                }
+                for escalation_id, due_at in late
+            ],
+        )
+    return [(escalation_id, due_at) for escalation_id, due_at in late]

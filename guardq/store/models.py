@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -26,20 +27,24 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
     true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from guardq.policy import Action
 from guardq.store.enums import (
+    BatchStatus,
     EntryKind,
     EscalationStatus,
+    FilePurpose,
     ItemStatus,
     JobStatus,
     KeyRole,
@@ -260,6 +265,36 @@ class Escalation(Base):
     # Set at the decision (decided_at + GUARDQ_REVIEW_RETENTION); the purge clears the text.
     purge_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Consensus: how many independent decisions must agree (the policy's ``review``),
+    # how many were made so far, and whether they disagreed (a lead then settles it).
+    decisions_required: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    decisions_made: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # At resolution: how many of the decisions gave the settled label.
+    agreed_count: Mapped[int | None] = mapped_column(Integer)
+    # When a reviewer should have decided it by (the policy's deadline for its reason).
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class ReviewDecision(Base):
+    """One reviewer's decision on an escalation; every one is kept, agreeing or not.
+
+    UNIQUE(escalation_id, reviewer_key_id): a reviewer decides an item once.
+    """
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (UniqueConstraint("escalation_id", "reviewer_key_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    escalation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("escalations.id"), index=True)
+    reviewer_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
+    decision: Mapped[Severity] = mapped_column(_enum(Severity, "decision"))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    refusal: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)
+    # A lead's decision on a disputed item: it settles the item.
+    settles: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ReviewEvent(Base):
@@ -363,3 +398,117 @@ class AuthorEvent(Base):
     before: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
     after: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StoredFile(Base):
+    """A file of the Batch API (``/v1/files``): its bytes live in ``file_chunks``.
+
+    An input file holds the callers' raw texts: it is deleted when its batch ends unless
+    the caller asked to keep it (``batches.keep_input_file``). Output and error files
+    hold verdicts and error messages only.
+    """
+
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_api_key_id_created_at", "api_key_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    purpose: Mapped[FilePurpose] = mapped_column(_enum(FilePurpose, "purpose"))
+    filename: Mapped[str] = mapped_column(String(255))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    # Non-blank lines: the requests of an input file.
+    lines: Mapped[int] = mapped_column(Integer)
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FileChunk(Base):
+    """One piece of a file, in order: files are written and read a chunk at a time, so a
+    200 MB file never sits whole in memory."""
+
+    __tablename__ = "file_chunks"
+
+    file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class BatchRecord(Base):
+    """An OpenAI-style batch: its life cycle, its request counts and its files.
+
+    The file ids are kept without foreign keys: a batch names its input file after the
+    file is deleted, as OpenAI's does.
+    """
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        CheckConstraint("completed >= 0 AND failed >= 0", name="counts"),
+        Index("ix_batches_api_key_id_created_at", "api_key_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    endpoint: Mapped[str] = mapped_column(String(64))
+    completion_window: Mapped[str] = mapped_column(String(16))
+    meta: Mapped[Any | None] = mapped_column("metadata", JSON(none_as_null=True))
+    model_id: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
+    status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus, "status"))
+    input_file_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    keep_input_file: Mapped[bool] = mapped_column(Boolean, default=False)
+    output_file_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    error_file_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The requests (non-blank lines) of the input, as counted at upload and again when read.
+    total: Mapped[int | None] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    # Input lines already turned into jobs or error rows (a redelivered run resumes here).
+    lines_read: Mapped[int] = mapped_column(Integer, default=0)
+    # The batch's own errors (OpenAI's ``errors.data``): why it failed as a whole.
+    errors: Mapped[Any | None] = mapped_column(JSON(none_as_null=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    in_progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finalizing_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelling_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BatchJob(Base):
+    """A bulk job running part of a batch: the input lines from ``first_line`` of one
+    mode (a chat batch may mix prompt and response moderation). Unique per (batch,
+    first_line, mode), so a redelivered run never submits a part twice."""
+
+    __tablename__ = "batch_jobs"
+    __table_args__ = (UniqueConstraint("batch_id", "first_line", "mode"),)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    first_line: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[Mode] = mapped_column(_enum(Mode, "mode"))
+    # Input lines (requests) this job carries.
+    lines: Mapped[int] = mapped_column(Integer)
+
+
+class BatchLineError(Base):
+    """An input line that could not run: its number, the problem, never its content."""
+
+    __tablename__ = "batch_errors"
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    custom_id: Mapped[str | None] = mapped_column(String(REF_LENGTH))
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    param: Mapped[str | None] = mapped_column(String(200))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import String, and_, case, cast, or_, select
+from sqlalchemy import String, and_, case, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from guardq.store.enums import EscalationStatus
@@ -22,13 +22,24 @@ from guardq.store.escalations import (
     to_view,
     view_query,
 )
-from guardq.store.models import ApiKey, Escalation, Item, ReviewEvent, VerdictRecord, utcnow
+from guardq.store.models import (
+    ApiKey,
+    Escalation,
+    Item,
+    ReviewDecision,
+    ReviewEvent,
+    UTCDateTime,
+    VerdictRecord,
+    utcnow,
+)
 from guardq.store.review_errors import ReviewNotFound
 from guardq.verdict import Category, Severity
 
 UNPARSED = "unparsed"
-Order = Literal["oldest", "priority"]
-ORDERS: tuple[Order, ...] = ("oldest", "priority")
+Order = Literal["oldest", "priority", "due"]
+ORDERS: tuple[Order, ...] = ("oldest", "priority", "due")
+# Sorts escalations without a deadline (opened before deadlines existed) after the rest.
+_NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,9 @@ def list_reviews(
     limit: int = 50,
     after: uuid.UUID | None = None,
     now: datetime | None = None,
+    reviewer_key_id: uuid.UUID | None = None,
+    leads: bool = False,
+    overdue: bool | None = None,
 ) -> list[EscalationView]:
     """A page of escalations; ``after`` (the last id of the previous page) pages on.
 
@@ -86,13 +100,17 @@ def list_reviews(
     ``category`` on a category the model found, ``older_than`` on time in the queue,
     ``text_retained`` on whether the text is still there to read.
     ``order`` "oldest" is first-in first-out; "priority" puts the most severe first
-    (Unsafe, unparsed, Controversial), oldest first within each.
+    (Unsafe, unparsed, Controversial), oldest first within each; "due" the earliest
+    deadline first (those without one last).
+    ``reviewer_key_id`` lists what that reviewer may take: not the items they decided
+    already, nor disputed ones unless ``leads`` (the reviewer settles disputes).
+    ``overdue`` filters on being undecided past the deadline.
     """
     now = now or utcnow()
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit: must be between 1 and {MAX_PAGE}, got {limit}")
     if order not in ORDERS:
-        raise ValueError(f"order: must be 'oldest' or 'priority', got {order!r}")
+        raise ValueError(f"order: must be 'oldest', 'priority' or 'due', got {order!r}")
     query = view_query()
     if status is EscalationStatus.OPEN:
         query = query.where(is_open(now))
@@ -117,10 +135,28 @@ def list_reviews(
     if text_retained is not None:
         kept = Escalation.retained_text.is_not(None)
         query = query.where(kept if text_retained else ~kept)
+    if reviewer_key_id is not None:
+        decided = exists().where(
+            ReviewDecision.escalation_id == Escalation.id,
+            ReviewDecision.reviewer_key_id == reviewer_key_id,
+        )
+        query = query.where(~decided)
+        if not leads:
+            query = query.where(Escalation.disputed.is_(False))
+    if overdue is not None:
+        late = and_(
+            Escalation.status != EscalationStatus.RESOLVED,
+            Escalation.due_at.is_not(None),
+            Escalation.due_at <= now,
+        )
+        query = query.where(late if overdue else ~late)
 
     keys = [Escalation.created_at, Escalation.id]
     if order == "priority":
         keys.insert(0, _priority_rank())
+    elif order == "due":
+        deadline = literal(_NO_DEADLINE, UTCDateTime())
+        keys.insert(0, func.coalesce(Escalation.due_at, deadline, type_=UTCDateTime()))
     if after is not None:
         anchor = session.execute(
             select(*keys)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from guardq.store.enums import EscalationStatus
 from guardq.store.escalations import EscalationView
-from guardq.store.models import ApiKey, Escalation, Item, Job, ReviewEvent
+from guardq.store.models import ApiKey, Escalation, Item, Job, ReviewDecision, ReviewEvent
 from guardq.store.review_errors import ReviewClosed, ReviewConflict, ReviewNotFound
 from guardq.store.review_queue import get_review
 from guardq.verdict import Mode, Severity
@@ -44,6 +44,13 @@ class ReviewState:
     decision: Severity | None
     decided_by_name: str | None
     decided_at: datetime | None
+    decisions_required: int = 1
+    disputed: bool = False
+    # The decisions made so far (consensus review), oldest first.
+    decisions: tuple[Label, ...] = ()
+
+    def decided(self, reviewer: uuid.UUID) -> bool:
+        return any(label.reviewer == reviewer for label in self.decisions)
 
     def held_by_other(self, reviewer: uuid.UUID, now: datetime) -> bool:
         return self.held(now) and self.claimed_by != reviewer
@@ -63,6 +70,23 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+@dataclass(frozen=True)
+class Label:
+    """One reviewer's decision; two agree when they give the same label."""
+
+    reviewer: uuid.UUID
+    decision: Severity
+    categories: tuple[str, ...]
+    refusal: bool | None
+
+    def same_label(self, other: Label) -> bool:
+        return (self.decision, self.categories, self.refusal) == (
+            other.decision,
+            other.categories,
+            other.refusal,
+        )
+
+
 _Holder = aliased(ApiKey)
 _Decider = aliased(ApiKey)
 
@@ -80,6 +104,8 @@ def read_state(session: Session, escalation_id: uuid.UUID) -> ReviewState:
             Escalation.decision,
             _Decider.name,
             Escalation.decided_at,
+            Escalation.decisions_required,
+            Escalation.disputed,
         )
         .join(Item, Item.id == Escalation.item_id)
         .join(Job, Job.id == Item.job_id)
@@ -89,7 +115,20 @@ def read_state(session: Session, escalation_id: uuid.UUID) -> ReviewState:
     ).first()
     if row is None:
         raise ReviewNotFound(escalation_id)
-    state = ReviewState(*row)
+    decisions = session.execute(
+        select(
+            ReviewDecision.reviewer_key_id,
+            ReviewDecision.decision,
+            ReviewDecision.categories,
+            ReviewDecision.refusal,
+        )
+        .where(ReviewDecision.escalation_id == escalation_id)
+        .order_by(ReviewDecision.at, ReviewDecision.id)
+    ).all()
+    labels = tuple(
+        Label(key, decision, tuple(cats), refusal) for key, decision, cats, refusal in decisions
+    )
+    state = ReviewState(*row, decisions=labels)
     if state.status is EscalationStatus.RESOLVED:
         raise ReviewClosed(escalation_id, state.decision, state.decided_by_name, state.decided_at)
     return state
@@ -106,8 +145,9 @@ def held_conflict(state: ReviewState, verb: str) -> ReviewConflict:
     )
 
 
-# A plan looks at the state and returns (action, values to set), or raises.
-Plan = Callable[[ReviewState], tuple[str, dict[str, Any]]]
+# A plan looks at the state and returns (action, values to set), or raises; a third
+# element, when given, adds to the trail row's ``after`` (what the values do not say).
+Plan = Callable[[ReviewState], tuple]
 
 
 def apply_change(
@@ -117,7 +157,7 @@ def apply_change(
     trail row; the escalation afterwards. Raises what ``read_state`` and ``plan`` raise."""
     for _ in range(_ATTEMPTS):
         state = read_state(session, escalation_id)
-        action, values = plan(state)
+        action, values, *extra = plan(state)
         changed = session.execute(
             update(Escalation)
             .where(
@@ -132,7 +172,7 @@ def apply_change(
         ).first()
         if changed is None:
             continue
-        after = {**state.trail(), **trail_values(values)}
+        after = {**state.trail(), **trail_values(values), **(extra[0] if extra else {})}
         session.add(
             ReviewEvent(
                 escalation_id=escalation_id,

@@ -1,5 +1,5 @@
-"""Reviewer queue statistics: its size and age, who decides, and how often reviewers agree
-with the model."""
+"""Reviewer queue statistics: its size and age, who decides, how often reviewers agree
+with the model, and with each other (kappa, on items decided by several reviewers)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from guardq.agreement import cohens_kappa, fleiss_kappa
 from guardq.store.enums import EscalationStatus
 from guardq.store.escalations import is_held, is_open
-from guardq.store.models import ApiKey, Escalation, VerdictRecord, utcnow
-from guardq.verdict import Category
+from guardq.store.models import ApiKey, Escalation, ReviewDecision, VerdictRecord, utcnow
+from guardq.verdict import Category, Severity
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,18 @@ class Agreement:
 
 
 @dataclass(frozen=True)
+class InterReviewer:
+    """Agreement between reviewers on the severity of ``items`` items, each decided
+    independently by ``raters`` reviewers: Cohen's kappa for 2 (first decision against
+    second), Fleiss' for more; ``kappa`` None when undefined (one class throughout)."""
+
+    raters: int
+    method: str
+    items: int
+    kappa: float | None
+
+
+@dataclass(frozen=True)
 class ReviewStats:
     """``agreement_by_category`` counts each decided escalation under every category the
     model found in it; unparsed verdicts (no model severity to agree with) are left out
@@ -50,6 +63,40 @@ class ReviewStats:
     agreement: Agreement
     agreement_by_category: dict[Category, Agreement]
     unparsed_decided: int
+    # Between reviewers, per number of raters: over all items, and per model category.
+    inter_reviewer: tuple[InterReviewer, ...] = ()
+    inter_reviewer_by_category: dict[Category, tuple[InterReviewer, ...]] | None = None
+    overdue: int = 0
+
+
+def inter_reviewer(ratings: list[tuple[Severity, ...]]) -> tuple[InterReviewer, ...]:
+    """Kappa per number of raters, over items' independent decisions (oldest first)."""
+    by_raters: dict[int, list[tuple[Severity, ...]]] = defaultdict(list)
+    for item in ratings:
+        if len(item) >= 2:
+            by_raters[len(item)].append(item)
+    figures = []
+    for raters, items in sorted(by_raters.items()):
+        if raters == 2:
+            kappa, method = cohens_kappa([(a, b) for a, b in items]), "cohen"
+        else:
+            kappa, method = fleiss_kappa(items), "fleiss"
+        figures.append(InterReviewer(raters, method, len(items), kappa))
+    return tuple(figures)
+
+
+def overdue_count(*, session: Session, now: datetime | None = None) -> int:
+    """Escalations still undecided past their deadline."""
+    now = now or utcnow()
+    return session.scalar(
+        select(func.count())
+        .select_from(Escalation)
+        .where(
+            Escalation.status != EscalationStatus.RESOLVED,
+            Escalation.due_at.is_not(None),
+            Escalation.due_at <= now,
+        )
+    )
 
 
 def review_stats(*, session: Session, now: datetime | None = None) -> ReviewStats:
@@ -88,6 +135,24 @@ def review_stats(*, session: Session, now: datetime | None = None) -> ReviewStat
             totals[Category(name)][0] += 1
             totals[Category(name)][1] += agreed
 
+    # Independent decisions only: a lead's settling decision came after seeing the dispute.
+    rows = session.execute(
+        select(ReviewDecision.escalation_id, ReviewDecision.decision, VerdictRecord.categories)
+        .join(Escalation, Escalation.id == ReviewDecision.escalation_id)
+        .join(VerdictRecord, VerdictRecord.id == Escalation.verdict_id)
+        .where(ReviewDecision.settles.is_(False))
+        .order_by(ReviewDecision.escalation_id, ReviewDecision.at, ReviewDecision.id)
+    ).all()
+    ratings: dict = {}
+    item_categories: dict = {}
+    for escalation_id, decision, categories in rows:
+        ratings.setdefault(escalation_id, []).append(decision)
+        item_categories[escalation_id] = categories
+    per_category: dict[Category, list] = defaultdict(list)
+    for escalation_id, item in ratings.items():
+        for name in item_categories[escalation_id]:
+            per_category[Category(name)].append(tuple(item))
+
     return ReviewStats(
         open=open_count,
         claimed=claimed,
@@ -100,4 +165,11 @@ def review_stats(*, session: Session, now: datetime | None = None) -> ReviewStat
             for category in sorted(totals, key=lambda c: c.order)
         },
         unparsed_decided=unparsed,
+        inter_reviewer=inter_reviewer([tuple(item) for item in ratings.values()]),
+        inter_reviewer_by_category={
+            category: figures
+            for category in sorted(per_category, key=lambda c: c.order)
+            if (figures := inter_reviewer(per_category[category]))
+        },
+        overdue=overdue_count(session=session, now=now),
     )

@@ -175,6 +175,8 @@ def record_outcomes(
                 reason=v.decision.reason,
                 retained_text=v.review_text,
                 retained_prompt=v.review_prompt,
+                decisions=v.decision.decisions,
+                due_in=v.decision.due_in,
             )
             for v in escalating
         ],

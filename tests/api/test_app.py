@@ -10,7 +10,7 @@ def test_the_api_never_imports_torch_or_transformers():
     code = (
         "import sys, api.app, api.routes.jobs, api.routes.moderations, api.routes.health\n"
         "import api.routes.reviews, api.routes.chat, api.routes.dify, api.routes.litellm\n"
-        "import api.routes.lists, api.routes.authors\n"
+        "import api.routes.lists, api.routes.authors, api.routes.review_check\n"
         "from api.usage import TokenCounter\n"
         "from guardq.settings import DEMO_MODEL\n"
         "assert TokenCounter.load(str(DEMO_MODEL)) and not TokenCounter.load('org/absent')\n"
@@ -33,8 +33,15 @@ def test_the_openapi_document_lists_every_endpoint(client):
         "/v1/models",
         "/v1/dify/moderation",
         "/beta/litellm_basic_guardrail_api",
+        "/v1/files",
+        "/v1/files/{file}",
+        "/v1/files/{file}/content",
+        "/v1/batches",
+        "/v1/batches/{batch}",
+        "/v1/batches/{batch}/cancel",
         "/v1/reviews",
         "/v1/reviews/stats",
+        "/v1/reviews/bulk-resolve",
         "/v1/reviews/{escalation_id}",
         "/v1/reviews/{escalation_id}/claim",
         "/v1/reviews/{escalation_id}/resolve",

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import SessionDep
+from api.openai_errors import is_openai_path
 from api.outage import BROKER_DOWN, DATABASE_DOWN, RETRY_AFTER_S
 from api.review_session import LOGIN_COOKIE, SESSION_COOKIE
 from api.routes import review_login, review_page
@@ -67,6 +68,8 @@ def assert_unavailable(response, message: str) -> None:
     assert response.headers["retry-after"] == str(RETRY_AFTER_S)
     if response.headers["content-type"].startswith("text/html"):
         assert message[1:] in response.text
+    elif is_openai_path(response.request.url.path):  # the Batch API answers in OpenAI's shape
+        assert response.json()["error"]["message"] == message
     else:
         assert response.json() == {"detail": message}
 

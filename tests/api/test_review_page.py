@@ -77,7 +77,7 @@ def test_login_refuses_a_producer_key_with_a_clear_message(client, make_key):
 
     assert answer.status_code == 403
     assert "This is a producer key" in answer.text
-    assert "needs a reviewer or admin key" in answer.text
+    assert "needs a reviewer, lead or admin key" in answer.text
     assert SESSION_COOKIE not in client.cookies
     assert client.get("/review", follow_redirects=False).status_code == 303
 

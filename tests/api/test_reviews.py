@@ -342,7 +342,7 @@ def test_producers_cannot_review_and_reviewers_cannot_submit(client, factory, pr
     ]:
         response = client.request(method, path, headers=producer)
         assert response.status_code == 403, path
-        assert "reviewer or admin key" in response.json()["detail"]
+        assert "reviewer or lead or admin key" in response.json()["detail"]
 
     job = {"items": [{"text": "hello"}]}
     assert client.post("/v1/jobs", json=job, headers=alice).status_code == 403

@@ -1,9 +1,10 @@
 """The reviewer page in a real browser: headless Chromium drives the real API server.
 
 uvicorn serves ``create_app`` on a free port (in a thread) over a fresh Postgres
-database; Playwright drives Debian's ``/usr/bin/chromium`` (never a browser of its own:
-nothing can be downloaded here). CI installs Chromium in ``.ci/run``; a missing browser
-fails this test, unless GUARDQ_SKIP_BROWSER=1 asks to skip it.
+database; Playwright drives Debian's ``/usr/bin/chromium`` (or GUARDQ_CHROMIUM; never a
+browser of its own: nothing can be downloaded here). ``make test`` installs Chromium when
+it can and otherwise sets GUARDQ_SKIP_BROWSER=1, which skips this test; run by pytest
+alone, a missing browser fails it.
 
 The screenshot of the claimed item lands in ``out/e2e/review-page.png`` (git-ignored)
 and in the test's tmp_path.
@@ -33,7 +34,7 @@ from ..conftest import live_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("GUARDQ_CHROMIUM") or "/usr/bin/chromium")
 # No sandbox: CI runs as root. The rest keeps Chromium off the network it cannot reach
 # here (its background connections are refused and slow the start).
 CHROMIUM_ARGS = [
@@ -55,7 +56,7 @@ def chromium():
     if not CHROMIUM.is_file():
         pytest.fail(
             f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; "
-            ".ci/run does), or set GUARDQ_SKIP_BROWSER=1 to skip this test",
+            "make test does as root), or set GUARDQ_SKIP_BROWSER=1 to skip this test",
             pytrace=False,
         )
     from playwright.sync_api import sync_playwright

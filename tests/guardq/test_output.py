@@ -1,6 +1,7 @@
 import pytest
 
 from guardq.output import parse_output
+from guardq.policy import Action, Policy
 from guardq.verdict import Category, Mode, Severity
 
 
@@ -110,3 +111,24 @@ def test_malformed_or_truncated_output_is_never_safe(text, reason):
 def test_repeated_identical_lines_are_not_a_conflict():
     verdict = parse_output("Safety: Safe\nSafety: Safe\nCategories: None", Mode.PROMPT)
     assert verdict.severity is Severity.SAFE
+
+
+@pytest.mark.parametrize(
+    "categories", ["Violent", "PII, Violent", "Politically Sensitive Topics", "Jailbreak"]
+)
+def test_safe_naming_a_category_is_a_contradiction_and_unparsed(categories):
+    verdict = parse_output(f"Safety: Safe\nCategories: {categories}", Mode.PROMPT)
+    assert verdict.severity is None
+    assert "contradictory verdict: Safe with categories" in verdict.error
+    # The policy never allows an unparsed verdict, whatever it is told about categories.
+    decision = Policy(categories={"Violent": "allow", "PII": "allow"}).decide(verdict)
+    assert decision.action is not Action.ALLOW
+
+
+@pytest.mark.parametrize("severity", [Severity.UNSAFE, Severity.CONTROVERSIAL])
+def test_unsafe_or_controversial_without_categories_keeps_its_severity(severity):
+    verdict = parse_output(f"Safety: {severity.value}\nCategories: None", Mode.PROMPT)
+    assert verdict.severity is severity
+    assert verdict.categories == ()
+    assert verdict.error is None
+    assert Policy().decide(verdict).action is not Action.ALLOW

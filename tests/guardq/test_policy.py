@@ -1,9 +1,10 @@
 import hashlib
+from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
 
-from guardq.policy import Action, Policy
+from guardq.policy import Action, Policy, reason_kind
 from guardq.verdict import Category, Severity, Verdict
 
 
@@ -96,3 +97,69 @@ def test_no_sample_by_default_and_never_for_other_severities():
 def test_unsafe_sample_outside_zero_to_one_is_refused_naming_the_field(rate):
     with pytest.raises(ValidationError, match="unsafe_review_sample"):
         Policy(unsafe_review_sample=rate)
+
+
+def test_review_decisions_take_the_largest_number_that_applies():
+    policy = Policy.model_validate(
+        {
+            "review": {
+                "decisions": 1,
+                "by_category": {"Suicide & Self-Harm": 2, "PII": 3},
+                "by_severity": {"unparsed": 2},
+            }
+        }
+    )
+
+    assert policy.decide(verdict(Severity.CONTROVERSIAL, Category.POLITICAL)).decisions == 1
+    assert policy.decide(verdict(Severity.CONTROVERSIAL, Category.SELF_HARM)).decisions == 2
+    both = verdict(Severity.CONTROVERSIAL, Category.SELF_HARM, Category.PII)
+    assert policy.decide(both).decisions == 3
+    assert policy.decide(Verdict(severity=None, error="no Safety line")).decisions == 2
+    # Nothing to review, nothing to decide.
+    assert policy.decide(verdict(Severity.SAFE)).decisions == 1
+
+
+def test_review_deadline_follows_the_reason_of_the_escalation():
+    policy = Policy.model_validate(
+        {"unsafe_review_sample": 1.0, "review": {"due_s": {"controversial": 600}}}
+    )
+    sha = "0" * 64
+
+    assert policy.decide(verdict(Severity.CONTROVERSIAL, Category.POLITICAL)).due_in == (
+        timedelta(seconds=600)
+    )
+    assert policy.decide(verdict(Severity.UNSAFE, Category.VIOLENT), sha).due_in == (
+        timedelta(hours=72)
+    )
+    assert policy.decide(Verdict(severity=None, error="x")).due_in == timedelta(hours=4)
+    assert policy.decide(verdict(Severity.SAFE)).due_in is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "sampled", "kind"),
+    [
+        ("severity Controversial", False, "controversial"),
+        ("severity Unsafe, policy for PII", False, "controversial"),
+        ("severity Unsafe; blocked, and sampled for review", True, "sampled"),
+        ("unparsed model output: no Safety line", False, "unparsed"),
+        ("on the block list", False, "block_list"),
+        ("author hold: repeated reports", False, "author_hold"),
+    ],
+)
+def test_reason_kinds(reason, sampled, kind):
+    assert reason_kind(reason, sampled) == kind
+
+
+@pytest.mark.parametrize(
+    ("review", "named"),
+    [
+        ({"decisions": 0}, "decisions"),
+        ({"decisions": 6}, "decisions"),
+        ({"by_category": {"Gossip": 2}}, "unknown category 'Gossip'"),
+        ({"due_s": {"weekend": 60}}, "due_s"),
+        ({"due_s": {"unparsed": 0}}, "due_s"),
+    ],
+)
+def test_bad_review_settings_name_the_field(review, named):
+    with pytest.raises(ValidationError, match=named):
+        Policy.model_validate({"review": review})

@@ -10,7 +10,7 @@ import pytest
 
 from guardq.queue import PURGE_RETAINED_TEXT
 from guardq.store.db import session_scope
-from guardq.store.reviews import claim_review, get_review, resolve_review
+from guardq.store.reviews import claim_review, get_review, resolve_review, review_trail
 from guardq.verdict import Category, Severity
 
 from ..store.reviews_helpers import LEASE, escalate, reviewer
@@ -57,3 +57,30 @@ def test_the_purge_task_on_the_queue_clears_due_text_and_keeps_hash_and_decision
     assert purged.content_sha256 == before.content_sha256
     assert untouched.text == "still kept"
     assert "purged the retained text of" in celery_worker.log()
+
+
+def test_the_upkeep_tick_reports_an_overdue_escalation_once_in_the_log(
+    session_factory, celery_app, celery_worker
+):
+    late = escalate(session_factory, text="waited too long", due_in=timedelta(minutes=-1))
+
+    def overdue_rows():
+        with session_scope(session_factory) as session:
+            trail = review_trail(session=session, escalation_id=late)
+        return [event for event in trail if event.action == "overdue"]
+
+    celery_app.send_task(PURGE_RETAINED_TEXT)
+    deadline = time.monotonic() + 60
+    while not overdue_rows() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ticks = celery_worker.log().count("purged the retained text of")
+    celery_app.send_task(PURGE_RETAINED_TEXT)
+    deadline = time.monotonic() + 60
+    while celery_worker.log().count("purged the retained text of") <= ticks:
+        assert time.monotonic() < deadline, "the second upkeep tick did not run"
+        time.sleep(0.2)
+
+    assert len(overdue_rows()) == 1
+    log = celery_worker.log()
+    assert log.count(f"escalation {late} is overdue for review") == 1
+    assert "no alert URL is configured" in log

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from guardq.policy import Action, Decision
+from guardq.policy import Action, Decision, Policy
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
 from guardq.store.jobs import NewItem, create_job
@@ -46,15 +46,27 @@ def escalate(
     retain: bool = True,
     sampled: bool = False,
     refusal: bool | None = None,
+    decisions: int = 1,
+    due_in: timedelta | None = None,
+    policy: Policy | None = None,
 ):
     """One job of one item, judged ``severity`` and escalated; the escalation's id.
 
     A ``prompt`` makes it a response-mode item; ``refusal`` is then the model's reading.
+    ``decisions`` and ``due_in`` are the review terms; a ``policy`` decides all of the
+    item's terms instead (and must escalate it).
     """
     if severity is not None and severity is not Severity.SAFE and not categories:
         categories = (Category.POLITICAL,)
     mode = Mode.RESPONSE if prompt is not None else Mode.PROMPT
     action = Action.BLOCK if sampled else Action.REVIEW
+    judged = verdict(severity, *categories, refusal=refusal)
+    if policy is not None:
+        decision = policy.decide(judged, "0" * 64 if sampled else None)
+        assert decision.escalates
+    else:
+        reason = f"severity {severity}"
+        decision = Decision(action, reason, sampled, decisions=decisions, due_in=due_in)
     with session_scope(factory) as session:
         job = create_job(
             session=session,
@@ -66,8 +78,8 @@ def escalate(
         outcome = record_verdict(
             session=session,
             item_id=job.items[0].id,
-            verdict=verdict(severity, *categories, refusal=refusal),
-            decision=Decision(action, f"severity {severity}", sampled=sampled),
+            verdict=judged,
+            decision=decision,
             model_id="demo",
             review_text=text if retain else None,
             review_prompt=prompt if retain else None,

@@ -147,3 +147,59 @@ def test_old_allow_block_decisions_become_severities_and_back(
 
     command.downgrade(config, "0001_initial")
     assert _decisions(url) == ["allow", "block"]
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_consensus_migration_counts_old_decisions_as_one_and_admits_the_lead_role(
+    backend, make_postgres_database, sqlite_url
+):
+    url = make_postgres_database() if backend == "postgres" else sqlite_url
+    config = alembic_config(url)
+    command.upgrade(config, "0003_review_refusal")
+    _insert_decided_escalation(url, "Unsafe")
+
+    command.upgrade(config, "0006_review_consensus")
+    engine = create_engine(url)
+    insert_key = text(
+        "INSERT INTO api_keys (id, name, role, key_hash, prefix, created_at) "
+        "VALUES (:id, 'dana', :role, :hash, 'gq_x', :now)"
+    )
+    try:
+        with engine.begin() as connection:
+            row = connection.execute(
+                text(
+                    "SELECT decisions_required, decisions_made, agreed_count, disputed "
+                    "FROM escalations"
+                )
+            ).one()
+            assert tuple(row) == (1, 1, 1, False)
+            connection.execute(
+                insert_key,
+                {
+                    "id": uuid.uuid4().hex,
+                    "role": "lead",
+                    "hash": "a" * 64,
+                    "now": datetime.now(UTC),
+                },
+            )
+    finally:
+        engine.dispose()
+
+    command.downgrade(config, "0003_review_refusal")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            roles = connection.execute(text("SELECT role FROM api_keys")).scalars().all()
+            assert roles == ["reviewer"]  # the lead reviews on, with nothing to settle
+            with pytest.raises(IntegrityError):
+                connection.execute(
+                    insert_key,
+                    {
+                        "id": uuid.uuid4().hex,
+                        "role": "lead",
+                        "hash": "b" * 64,
+                        "now": datetime.now(UTC),
+                    },
+                )
+    finally:
+        engine.dispose()

@@ -108,7 +108,7 @@ def test_bad_paging_arguments_name_the_parameter(factory, queue):
         listed(factory, limit=0)
     with pytest.raises(ValueError, match="after: no escalation"):
         listed(factory, after=uuid.uuid4())
-    with pytest.raises(ValueError, match="order: must be 'oldest' or 'priority'"):
+    with pytest.raises(ValueError, match="order: must be 'oldest', 'priority' or 'due'"):
         listed(factory, order="newest")
 
 

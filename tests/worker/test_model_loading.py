@@ -65,11 +65,35 @@ def test_a_file_instead_of_a_directory_is_refused(checkpoint):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="tests the fallback of a CPU-only host")
-def test_cuda_without_a_gpu_falls_back_to_the_cpu_and_says_so(caplog):
+def test_auto_without_a_gpu_falls_back_to_the_cpu_with_a_warning(caplog):
     with caplog.at_level("WARNING"):
-        placement = choose_placement("cuda:1", "auto")
+        placement = choose_placement("auto", "auto")
     assert placement.device.type == "cpu" and placement.dtype is torch.float32
-    assert "CUDA is not available" in placement.note and "CUDA is not available" in caplog.text
+    assert "CUDA is not available" in placement.note
+    (record,) = [r for r in caplog.records if "CUDA is not available" in r.getMessage()]
+    assert record.levelname == "WARNING"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests a CPU-only host")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:3"])
+def test_cuda_without_a_gpu_fails_naming_the_devices_that_exist(device):
+    with pytest.raises(DeviceError) as raised:
+        choose_placement(device, "auto")
+    assert raised.value.what == (
+        f"device {device!r} does not exist: this machine has only cpu (CUDA is not available)"
+    )
+    assert "GUARDQ_DEVICE" in raised.value.fix
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_a_gpu_index_out_of_range_fails_naming_the_gpus_that_exist():
+    count = torch.cuda.device_count()
+    with pytest.raises(DeviceError) as raised:
+        choose_placement(f"cuda:{count}", "auto")
+    assert f"cuda:{count - 1}" in raised.value.what or count == 1
+    assert "cuda:0" in raised.value.what
+    assert choose_placement(f"cuda:{count - 1}", "auto").device == torch.device("cuda", count - 1)
+    assert choose_placement("auto", "auto").device == torch.device("cuda", 0)
 
 
 def test_cpu_defaults_to_float32_and_left_padding():

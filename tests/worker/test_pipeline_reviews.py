@@ -3,6 +3,8 @@ goes to review, why, and which text it keeps (the producer decides)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from guardq.policy import Action, Policy
@@ -116,3 +118,25 @@ def test_a_text_the_store_refuses_fails_alone_and_its_neighbours_are_recorded(
     assert second.verdict is not None and third.verdict is not None
     assert 0 not in [e.item_index for e in escalations]
     assert 2 in [e.item_index for e in escalations]
+
+
+def test_the_policys_review_terms_reach_the_escalations_the_pipeline_opens(
+    postgres_factory, engine
+):
+    policy = Policy.model_validate(
+        {
+            "unsafe_review_sample": 1.0,
+            "review": {
+                "by_severity": {"Unsafe": 3},
+                "due_s": {"controversial": 600, "sampled": 7200},
+            },
+        }
+    )
+
+    _, escalations = run(postgres_factory, engine, policy, [UNSAFE, CONTROVERSIAL])
+
+    by_severity = {e.severity: e for e in escalations}
+    unsafe, controversial = by_severity[Severity.UNSAFE], by_severity[Severity.CONTROVERSIAL]
+    assert (unsafe.decisions_required, controversial.decisions_required) == (3, 1)
+    assert unsafe.due_at - unsafe.created_at == timedelta(seconds=7200)
+    assert controversial.due_at - controversial.created_at == timedelta(seconds=600)

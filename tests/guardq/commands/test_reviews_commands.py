@@ -172,3 +172,19 @@ def test_reviews_stats_prints_the_queue_and_agreement(factory, capsys):
     assert "open 1  claimed 0  resolved 1" in out
     assert "agreement with the model: 1/1 (100%)" in out
     assert "Violent: 1/1 (100%)" in out
+    assert "between reviewers" not in out  # no item had two decisions
+    assert "overdue 0" in out
+
+
+def test_reviews_stats_prints_the_kappa_between_reviewers(factory, capsys):
+    alice, bob = reviewer(factory, "k-alice"), reviewer(factory, "k-bob")
+    for label in ((Severity.UNSAFE, [Category.VIOLENT]), (Severity.SAFE, [])):
+        escalation_id = escalate(factory, Severity.UNSAFE, Category.VIOLENT, decisions=2)
+        reviews_helpers.decide(factory, escalation_id, alice, *label)
+        reviews_helpers.decide(factory, escalation_id, bob, *label)
+
+    assert main(["reviews", "stats"]) == 0
+
+    out = capsys.readouterr().out
+    assert "between reviewers: cohen kappa 1.00 (2 items, 2 reviewers each)" in out
+    assert "  Violent: cohen kappa 1.00 (2 items, 2 reviewers each)" in out

@@ -1,0 +1,153 @@
+"""The OpenAPI schema states the limits ``api.validation`` enforces.
+
+Some limits come from the settings (items per request, characters per text) and some
+are rules pydantic's types cannot say (a text must hold something other than
+whitespace and no NUL character; an item's shape follows the job's mode; a callback URL
+is http(s) with a plain host name). They are written into the generated schema here, so
+that a client generated from ``/openapi.json``, or a fuzzer, knows what the API
+accepts. ``tests/api/test_openapi_limits.py`` generates bodies from the schema and
+checks that the API's verdict (422 or not) agrees with the schema's.
+
+Patterns are written for both Python's ``re`` and ECMAScript: only character classes,
+``^``, and ``(?![\\s\\S])`` for the end (``$`` in Python also matches before a final
+newline).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from functools import cache
+
+from fastapi import FastAPI
+
+from api.openai_compat import public_model_name
+from api.review_schemas import ReviewResolve
+from api.schemas import CALLBACK_URL_PATTERN, JobCreate, JobItemIn, ModerationRequest
+from api.validation import MAX_METADATA_CHARS
+from guardq.settings import Settings
+from guardq.verdict import Severity
+
+END = r"(?![\s\S])"
+NO_NUL = rf"^[^\u0000]*{END}"
+
+
+@cache
+def _whitespace_class() -> str:
+    """The characters ``str.strip()`` removes (``str.isspace``), as a class body of
+    ``\\uXXXX`` ranges that Python and ECMAScript read alike."""
+    ranges: list[list[int]] = []
+    for code in range(sys.maxunicode + 1):
+        if chr(code).isspace():
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return "".join(
+        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges
+    )
+
+
+def text_pattern() -> str:
+    """A text: no NUL character, and at least one character that is not whitespace."""
+    return rf"^[^\u0000]*[^\u0000{_whitespace_class()}][^\u0000]*{END}"
+
+
+def _text(settings: Settings, description: str) -> dict:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": settings.max_text_chars,
+        "pattern": text_pattern(),
+        "description": f"{description} At most {settings.max_text_chars} characters "
+        "(GUARDQ_MAX_TEXT_CHARS); not empty or whitespace only; no NUL character.",
+    }
+
+
+def _literal(value: str) -> str:
+    return re.sub(r"([\\^$.|?*+()\[\]{}/])", r"\\\1", value)
+
+
+def _state_limits(schemas: dict, settings: Settings) -> None:
+    text = _text(settings, "The content to moderate.")
+    item = schemas[JobItemIn.__name__]["properties"]
+    for field in ("text", "prompt", "response"):
+        item[field] = {"anyOf": [copy.deepcopy(text), {"type": "null"}], "title": field.title()}
+    item["ref"]["anyOf"][0]["pattern"] = NO_NUL
+    item["metadata"]["description"] = (
+        f"Any JSON value, at most {MAX_METADATA_CHARS} characters once serialised; "
+        "returned with the results. Ids and tags, never content."
+    )
+
+    job = schemas[JobCreate.__name__]
+    job["properties"]["items"]["maxItems"] = settings.max_items_per_request
+    job["properties"]["items"]["description"] = (
+        f"1 to {settings.max_items_per_request} items (GUARDQ_MAX_ITEMS_PER_REQUEST): each "
+        "with text in mode 'prompt', with prompt and response in mode 'response'."
+    )
+    job["properties"]["callback_url"]["anyOf"][0]["pattern"] = CALLBACK_URL_PATTERN
+    present = {"type": "string"}
+    absent = {"type": "null"}
+    prompt_item = {
+        "required": ["text"],
+        "properties": {"text": present, "prompt": absent, "response": absent},
+    }
+    response_item = {
+        "required": ["prompt", "response"],
+        "properties": {"text": absent, "prompt": present, "response": present},
+    }
+    job["allOf"] = [
+        {
+            "if": {"required": ["mode"], "properties": {"mode": {"const": "response"}}},
+            "then": {"properties": {"items": {"items": response_item}}},
+            "else": {"properties": {"items": {"items": prompt_item}}},
+        }
+    ]
+
+    moderation = schemas[ModerationRequest.__name__]["properties"]
+    one = _text(settings, "One text to moderate.")
+    moderation["input"] = {
+        "anyOf": [
+            one,
+            {
+                "type": "array",
+                "items": copy.deepcopy(one),
+                "minItems": 1,
+                "maxItems": settings.max_items_per_request,
+            },
+        ],
+        "title": "Input",
+        "description": "A string, or an array of 1 to "
+        f"{settings.max_items_per_request} strings (GUARDQ_MAX_ITEMS_PER_REQUEST).",
+    }
+    names = sorted({settings.model, public_model_name(settings.model)})
+    moderation["model"]["anyOf"][0]["pattern"] = (
+        r"^(omni-moderation|text-moderation|(" + "|".join(map(_literal, names)) + rf"){END})"
+    )
+    moderation["model"]["description"] = (
+        "The model this deployment serves, an OpenAI moderation model name "
+        "(omni-moderation-*, text-moderation-*), or null."
+    )
+
+    resolve = schemas[ReviewResolve.__name__]
+    resolve["allOf"] = [
+        {
+            "if": {"properties": {"decision": {"const": Severity.SAFE.value}}},
+            "then": {"properties": {"categories": {"maxItems": 0}}},
+            "else": {"required": ["categories"], "properties": {"categories": {"minItems": 1}}},
+        }
+    ]
+
+
+def install_openapi_limits(app: FastAPI, settings: Settings) -> None:
+    """Make ``app.openapi()`` (``/openapi.json``, ``/docs``) state the limits."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            _state_limits(schema["components"]["schemas"], settings)
+        return app.openapi_schema
+
+    app.openapi = openapi
