@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from guardq.authors import AuthorPolicy
+from guardq.reasons import screening_kind
 from guardq.verdict import Category, Severity, Verdict
 
 
@@ -76,16 +77,18 @@ MAX_DECISIONS = 5
 
 
 def reason_kind(reason: str, sampled: bool = False) -> ReasonKind:
-    """The deadline's name for an escalation's reason (the ``Decision.reason`` words)."""
+    """The deadline's name for an escalation's reason (the ``Decision.reason`` words).
+
+    A blocked item drawn for the review sample is "sampled" whatever blocked it (the
+    review audits the block); else a block list's or an author hold's reason is named by
+    its start (``guardq.reasons``, the words ``guardq.screening`` writes)."""
     if sampled or reason.endswith("sampled for review"):
         return "sampled"
+    screened = screening_kind(reason)
+    if screened is not None:
+        return screened
     if reason.startswith("unparsed"):
         return "unparsed"
-    lowered = reason.lower()
-    if "block list" in lowered or "block-list" in lowered:
-        return "block_list"
-    if "author hold" in lowered:
-        return "author_hold"
     return "controversial"
 
 
@@ -176,6 +179,12 @@ class Policy(BaseModel):
         ):
             reason = f"{decision.reason}; blocked, and sampled for review"
             decision = Decision(Action.BLOCK, reason, sampled=True)
+        return self.review_terms(decision, verdict)
+
+    def review_terms(self, decision: Decision, verdict: Verdict) -> Decision:
+        """``decision`` with its review terms (agreeing decisions needed, deadline by
+        reason) when it escalates; ``decide`` applies them, and so does a decision that a
+        term list or an author hold (``guardq.screening``) made on top of it."""
         if not decision.escalates:
             return decision
         return replace(

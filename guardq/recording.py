@@ -132,7 +132,8 @@ def _decide(j: Judged, policy: Policy):
     if j.screen is None:
         return policy.decide(j.verdict, j.sha256)
     base = None if j.screen.skip_model else policy.decide(j.verdict, j.sha256)
-    return j.screen.decide(base)
+    # The screen's decision replaces the policy's: its review terms are its own.
+    return policy.review_terms(j.screen.decide(base), j.verdict)
 
 
 def _commit_one_by_one(

@@ -5,16 +5,19 @@ content hashes, verdicts and decisions stay. Safe to run twice, or late: it clea
 is due at the time it runs.
 
 The same tick reports escalations that went past their review deadline undecided: each
-once (an ``overdue`` trail row marks it reported), as a warning in the log. guardq has
-no alert URL to post them to yet; a log-based alert (or ``guardq_reviews_overdue`` on
-/metrics) picks them up.
+once (an ``overdue`` trail row marks it reported), as a warning in the log and, with a
+signing secret, as a signed ``review.overdue`` event to the job's alert URL or the
+deployment's (``guardq.alerts``). The events are queued before the trail rows commit:
+if the broker refuses them, the rows roll back and the next tick reports them again.
 """
 
 from __future__ import annotations
 
 import logging
 
+from guardq.alerts import queue_overdue_alerts
 from guardq.queue import PURGE_RETAINED_TEXT
+from guardq.settings import get_settings
 from guardq.store.db import get_session_factory, session_scope
 from guardq.store.escalations import mark_overdue, purge_retained_text
 from worker.celery_app import app
@@ -33,14 +36,25 @@ def purge_retained_text_task() -> int:
 
 
 def report_overdue() -> int:
-    """Log each escalation newly past its deadline, once; how many."""
-    with session_scope(get_session_factory()) as session:
-        late = mark_overdue(session=session)
+    """Log (and alert, with a signing secret) each escalation newly past its deadline,
+    once; how many."""
+    settings = get_settings()
+    alerted = 0
+    try:
+        with session_scope(get_session_factory()) as session:
+            late = mark_overdue(session=session)
+            if settings.signing_secret is not None:
+                alerted = queue_overdue_alerts(app, session, late, settings.alert_url)
+    except Exception as exc:
+        if settings.signing_secret is None:
+            raise
+        # The broker refused the alerts: nothing was marked, the next tick tries again.
+        log.error("overdue reviews not reported: %s", type(exc).__name__)
+        return 0
     for escalation_id, due_at in late:
         log.warning(
-            "escalation %s is overdue for review (due %s); no alert URL is configured, "
-            "so this log line is the alert",
-            escalation_id,
-            due_at.isoformat(),
+            "escalation %s is overdue for review (due %s)", escalation_id, due_at.isoformat()
         )
+    if alerted:
+        log.info("%d overdue review alert(s) queued", alerted)
     return len(late)

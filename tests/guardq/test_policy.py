@@ -142,8 +142,22 @@ def test_review_deadline_follows_the_reason_of_the_escalation():
         ("severity Unsafe, policy for PII", False, "controversial"),
         ("severity Unsafe; blocked, and sampled for review", True, "sampled"),
         ("unparsed model output: no Safety line", False, "unparsed"),
-        ("on the block list", False, "block_list"),
-        ("author hold: repeated reports", False, "author_hold"),
+        # What guardq.screening writes when a list or a hold decided.
+        (
+            "block list 'spam' entry 12 ran past its time bound; model: severity Safe",
+            False,
+            "block_list",
+        ),
+        ("author on hold; model: severity Controversial", False, "author_hold"),
+        ("author on hold; model: unparsed model output: x", False, "author_hold"),
+        (
+            "block list 'spam' entry 1; model: severity Unsafe; blocked, and sampled for review",
+            True,
+            "sampled",
+        ),
+        # Only the reason's start counts: words elsewhere do not make it a list or a hold.
+        ("sent to review by author hold from the check page", False, "controversial"),
+        ("allow list 'block list' entry 3; model: severity Controversial", False, "controversial"),
     ],
 )
 def test_reason_kinds(reason, sampled, kind):

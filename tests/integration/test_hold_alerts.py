@@ -1,8 +1,10 @@
-"""Author holds end to end, wired to alerts and reviews: a real API (TestClient) and
-real ``celery worker`` processes on the demo model, Postgres and Redis. The strikes that
-put an author on hold send one signed ``author.held`` event (the author's hash, never
-the id or a text) to the job's alert URL; a strike during the hold sends none; the held
-author's next item goes to review with a reason the review deadlines read back."""
+"""Author holds and review deadlines end to end, wired to alerts: a real API
+(TestClient) and real ``celery worker`` processes on the demo model, Postgres and Redis.
+The strikes that put an author on hold send one signed ``author.held`` event (the
+author's hash, never the id or a text) to the job's alert URL; a strike during the hold
+sends none; the held author's next item goes to review with a reason, and so a
+deadline, of an author hold; an escalation past its deadline sends one signed
+``review.overdue`` event on the upkeep tick."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -17,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from guardq.queue import make_celery
+from guardq.queue import PURGE_RETAINED_TEXT, make_celery
 from guardq.reasons import screening_kind
 from guardq.settings import Settings
 from guardq.signing import SIGNATURE_HEADER, verify
@@ -26,7 +29,9 @@ from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
 from guardq.store.keys import create_api_key
 from guardq.store.models import AuthorEvent, Escalation, Item
+from guardq.store.reviews import review_trail
 
+from ..store.reviews_helpers import escalate
 from .conftest import AUTHOR_SECRET
 
 pytestmark = pytest.mark.integration
@@ -78,7 +83,8 @@ def receiver():
 @pytest.fixture(scope="module")
 def api(services, make_redis_database, worker_factory, session_factory, receiver):
     """The API and a worker (with its callbacks worker) on a broker of their own, both
-    with POLICY, the signing secret and the author secret."""
+    with POLICY, the signing secret and the author secret; the worker alerts
+    ``/deployment`` where a job names no alert URL."""
     broker = make_redis_database()
     worker_factory.start(
         "holds",
@@ -86,6 +92,7 @@ def api(services, make_redis_database, worker_factory, session_factory, receiver
         GUARDQ_BROKER_URL=broker,
         GUARDQ_POLICY=POLICY,
         GUARDQ_SIGNING_SECRET=SECRET,
+        GUARDQ_ALERT_URL=f"{receiver}/deployment",
     )
     settings = Settings(
         database_url=services.database_url,
@@ -100,7 +107,7 @@ def api(services, make_redis_database, worker_factory, session_factory, receiver
     with session_scope(session_factory) as session:
         key = create_api_key(session=session, name="holds", role=KeyRole.PRODUCER).key
     with TestClient(create_app(settings, session_factory=session_factory, celery_app=app)) as c:
-        yield c, {"Authorization": f"Bearer {key}"}, settings
+        yield c, {"Authorization": f"Bearer {key}"}, settings, app
     app.close()
 
 
@@ -116,7 +123,7 @@ def _posts(path: str, count: int) -> list[tuple[dict[str, str], bytes]]:
 def _run(api, wait_for_job, session_factory, receiver, tag, author, texts):
     """A job of ``texts`` by ``author``; returns once its callback arrived, that is once
     the worker has also run its post-commit notices (alerts are queued before callbacks)."""
-    client, headers, _ = api
+    client, headers, *_ = api
     callback = f"/callback/{tag}/{uuid.uuid4().hex[:8]}"
     response = client.post(
         "/v1/jobs",
@@ -154,7 +161,7 @@ def _held_rows(session_factory, author_hash: str) -> int:
 def test_a_new_hold_is_one_signed_event_and_the_held_authors_item_goes_to_review_as_a_hold(
     api, wait_for_job, receiver, session_factory
 ):
-    _, _, settings = api
+    _, _, settings, _ = api
     author = f"user-{uuid.uuid4().hex}"
     [author_hash] = settings.author_hashes(author)
     tag = uuid.uuid4().hex[:12]
@@ -198,9 +205,39 @@ def test_a_new_hold_is_one_signed_event_and_the_held_authors_item_goes_to_review
     assert (reviewed["severity"], reviewed["action"]) == ("Safe", "review")
     assert reviewed["reason"] == "author on hold; model: severity Safe"
     with session_scope(session_factory) as session:
-        reason = session.scalar(
-            select(Escalation.reason).where(Escalation.item_id == uuid.UUID(reviewed["item_id"]))
-        )
-    assert screening_kind(reason) == "author_hold"
+        escalation = session.scalars(
+            select(Escalation).where(Escalation.item_id == uuid.UUID(reviewed["item_id"]))
+        ).one()
+    assert screening_kind(escalation.reason) == "author_hold"
+    # The review deadline of an author hold (1 hour by default), not of a Safe item.
+    assert escalation.due_at - escalation.created_at == timedelta(hours=1)
     # Every event that reached the receiver came once: no second hold was reported.
     assert [e["type"] for _, e in events].count("author.held") == 1
+
+
+def test_an_escalation_past_its_deadline_is_one_signed_overdue_event_on_the_upkeep_tick(
+    api, session_factory
+):
+    *_, app = api
+    text = f"waited too long {uuid.uuid4().hex}"
+    late = escalate(session_factory, text=text, due_in=timedelta(minutes=-1))
+    app.send_task(PURGE_RETAINED_TEXT)
+    for _ in range(600):
+        mine = [
+            (headers, body)
+            for path, headers, body in _Receiver.posts
+            if path == "/deployment" and json.loads(body).get("escalation_id") == str(late)
+        ]
+        if mine:
+            break
+        time.sleep(0.1)
+    [(headers, body)] = mine
+    assert verify(SECRET, body, headers[SIGNATURE_HEADER])
+    assert text.encode() not in body
+    event = json.loads(body)
+    assert event["type"] == headers["X-Guardq-Event"] == "review.overdue"
+    assert event["reason"] == "severity Controversial"
+    with session_scope(session_factory) as session:
+        trail = review_trail(session=session, escalation_id=late)
+    [overdue] = [row for row in trail if row.action == "overdue"]
+    assert event["due_at"] == overdue.after["due_at"]

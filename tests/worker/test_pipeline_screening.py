@@ -182,6 +182,15 @@ def _escalation_reasons(factory) -> list[str]:
         return list(session.scalars(select(Escalation.reason).order_by(Escalation.created_at)))
 
 
+def _deadlines(factory) -> list[timedelta]:
+    """Each escalation's time from opening to its review deadline, oldest first."""
+    with session_scope(factory) as session:
+        return [
+            e.due_at - e.created_at
+            for e in session.scalars(select(Escalation).order_by(Escalation.created_at))
+        ]
+
+
 def test_escalations_a_hold_or_a_block_list_opened_name_it_in_their_reason(
     postgres_factory, engine
 ):
@@ -219,3 +228,6 @@ def test_escalations_a_hold_or_a_block_list_opened_name_it_in_their_reason(
     assert "ran past its time bound" in slow_reason
     assert screening_kind(sample_reason) == "block_list"
     assert sample_reason.endswith("; blocked, and sampled for review")
+    # The review deadlines (policy ``review.due_s``, defaults): an author hold 1 hour, a
+    # block list 12, a blocked item drawn for the sample 72, whatever blocked it.
+    assert _deadlines(postgres_factory) == [timedelta(hours=h) for h in (1, 12, 72)]
