@@ -27,6 +27,7 @@ from guardq.verdict import Mode, Verdict
 from worker.batching import pack, waves
 from worker.chunking import Unit, plan_units
 from worker.decode import BatchTimes, Generation, generate
+from worker.drafts import Drafts
 from worker.errors import EngineOutOfMemoryError, UnsupportedModelError
 from worker.forward import Forward, PrefixKV
 from worker.loading import load_model
@@ -91,6 +92,8 @@ class GuardEngine:
         self._severity = SeverityTokens.find(tokenizer)
         self._eos = eos_ids(model, tokenizer)
         self._prefixes: dict[Mode, tuple[Prefix, PrefixKV]] = {}
+        # Earlier answers, per mode, as drafts for the next ones (worker.drafts).
+        self._drafts: dict[Mode | None, Drafts] = {}
 
     @classmethod
     def load(
@@ -218,6 +221,7 @@ class GuardEngine:
                     ignore_eos=params.ignore_eos,
                     merge_limit=params.max_batch_tokens,
                     times=times,
+                    drafts=self._drafts.setdefault(mode, Drafts()) if params.drafts else None,
                 )
                 batch_count += len(wave)
                 order = [i for batch in wave for group in batch for i in group]

@@ -183,41 +183,62 @@ class Forward:
         return out.permute(0, 3, 1, 2, 4).reshape(rows, width, -1)[plan.row_of, plan.cols]
 
     def decode(self, tokens: Tensor, state: BatchState) -> Tensor:
-        """One greedy step for every row of ``state``: feed ``tokens``, get logits."""
-        self.threads.use(len(tokens))
-        hidden = self.base.embed_tokens(tokens)
+        """One step for every row of ``state``: feed ``tokens`` (``[rows, L]``: each
+        row's next token, then ``L - 1`` drafted ones, ``worker.drafts``), get logits
+        ``[rows, L, vocab]``. The fed tokens take the next ``L`` cache columns of every
+        row, each seeing those before it; ``state.advance`` then says how many of them
+        each row keeps."""
+        rows, length = tokens.shape
+        self.threads.use(rows * length)
+        hidden = self.base.embed_tokens(tokens.reshape(-1))
+        offsets = torch.arange(length, device=tokens.device)
         positions = torch.cat([group.positions for group in state.groups])
-        cos, sin = self._rope(hidden, positions)
-        columns = []
+        cos, sin = self._rope(hidden, (positions[:, None] + offsets).reshape(-1))
+        first = state.step
+        biases = []
         for group in state.groups:
-            column = group.width + state.step
-            group.bias[..., column] = 0.0
-            columns.append(column)
+            column = group.width + first
+            group.bias[..., column : column + length] = 0.0
+            bias = group.bias[..., : column + length]
+            if length > 1:
+                # Fed token j sees the fed tokens up to itself only.
+                later = offsets[None, :] > offsets[:, None]  # [query j, fed column]
+                causal = torch.zeros(length, column + length, device=tokens.device)
+                causal[:, column:].masked_fill_(later, -torch.inf)
+                bias = bias + causal[None, None, None]
+            biases.append((column, bias))
         for index in range(len(self.layers)):
             q, k, v = self._qkv(index, hidden, cos, sin)
             shared = state.prefix.layers[index] if state.prefix else None
             parts, offset = [], 0
-            for group, column in zip(state.groups, columns, strict=True):
-                span = slice(offset, offset + group.rows)
+            for group, (column, bias) in zip(state.groups, biases, strict=True):
+                count = group.rows * length
+                span = slice(offset, offset + count)
                 offset = span.stop
-                group.k[index][:, :, column] = k[span]
-                group.v[index][:, :, column] = v[span]
-                grouped = q[span].view(group.rows, self.kv_heads, self.groups, 1, self.head_dim)
+                end = column + length
+                group.k[index][:, :, column:end] = (
+                    k[span].view(group.rows, length, self.kv_heads, self.head_dim).transpose(1, 2)
+                )
+                group.v[index][:, :, column:end] = (
+                    v[span].view(group.rows, length, self.kv_heads, self.head_dim).transpose(1, 2)
+                )
+                grouped = (
+                    q[span]
+                    .view(group.rows, length, self.kv_heads, self.groups, self.head_dim)
+                    .permute(0, 2, 3, 1, 4)
+                )
                 out = attend(
                     grouped,
-                    group.k[index][:, :, : column + 1],
-                    group.v[index][:, :, : column + 1],
-                    group.bias[..., : column + 1],
+                    group.k[index][:, :, :end],
+                    group.v[index][:, :, :end],
+                    bias,
                     shared,
                     self.scaling,
                 )
-                parts.append(out.reshape(group.rows, -1))
+                parts.append(out.permute(0, 3, 1, 2, 4).reshape(count, -1))
             out = torch.cat(parts) if len(parts) > 1 else parts[0]
             hidden = self._finish_layer(index, hidden, out)
-        state.step += 1
-        for group in state.groups:
-            group.positions = group.positions + 1
-        return self._logits(hidden)
+        return self._logits(hidden).view(rows, length, -1)
 
 
 @dataclass

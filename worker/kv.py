@@ -27,8 +27,9 @@ class GroupKV:
     """The cache of one group of rows.
 
     Per layer ``k``/``v`` are ``[rows, kv_heads, width + decode_columns, D]``: columns
-    ``[0, width)`` hold each row's prompt tokens (padded to ``width``), then one column
-    per decode step, the same column for every row. ``bias`` is ``[rows, 1, 1, 1,
+    ``[0, width)`` hold each row's prompt tokens (padded to ``width``), then the tokens
+    fed by decode steps, the same columns for every row (a drafted token a row did not
+    keep stays masked). ``bias`` is ``[rows, 1, 1, 1,
     columns]``: 0 where a decode query may look, -inf at padding and unwritten steps.
     ``positions`` are the rows' next position ids.
     """
@@ -87,6 +88,21 @@ class BatchState:
             bias[rows, ..., : group.width] = group.bias[..., : group.width]
         positions = torch.cat([group.positions for group in self.groups])
         self.groups = [GroupKV(k=k, v=v, bias=bias, positions=positions, width=width)]
+
+    def advance(self, fed: int, kept: list[int]) -> None:
+        """After a step that fed ``fed`` tokens to every row: row ``i`` keeps the first
+        ``kept[i]`` of them (its next token and the drafts it accepted); the rest of
+        its columns are masked again and its position moves on by ``kept[i]``."""
+        start = 0
+        for group in self.groups:
+            counts = kept[start : start + group.rows]
+            start += group.rows
+            column = group.width + self.step
+            for local, count in enumerate(counts):
+                if count < fed:
+                    group.bias[local, ..., column + count : column + fed] = -torch.inf
+            group.positions = group.positions + torch.tensor(counts, device=group.positions.device)
+        self.step += fed
 
     def keep(self, rows: list[int]) -> None:
         """Keep only ``rows`` (indices over all groups, ascending); drop empty groups."""

@@ -27,6 +27,8 @@ class EngineParams:
       (``0 <= chunk_overlap < chunk_tokens // 2``).
     - ``max_new_tokens``: greedy decode stops at end-of-answer or after this many tokens.
     - ``prefix_cache``: reuse the per-mode header KV cache (off only to measure it).
+    - ``drafts``: verified decoding with earlier answers as drafts (``worker.drafts``):
+      the same tokens in fewer steps; off only to measure it.
     - ``ignore_eos``: decode exactly ``max_new_tokens`` tokens (benchmarks on random
       weights only; verdicts are then meaningless).
     """
@@ -36,6 +38,7 @@ class EngineParams:
     chunk_overlap: int = 128
     max_new_tokens: int = 32
     prefix_cache: bool = True
+    drafts: bool = True
     ignore_eos: bool = False
 
     def __post_init__(self) -> None:
