@@ -21,7 +21,7 @@ import httpx
 Send = Callable[["Connection", str], Awaitable[tuple[int, bytes]]]
 
 # Seconds between polls of an unfinished job: small beside the shortest timed run.
-POLL_S = 0.25
+POLL_S = 0.1
 REQUEST_TIMEOUT_S = 300
 
 

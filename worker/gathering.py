@@ -26,6 +26,11 @@ class Gathering(Batches):
     abstract = True
     # The Redis list of the task's queue (kombu names it after the queue).
     queue_name = ""
+    # Run the buffer as soon as the queue is empty. Off for bulk work: a job's tasks
+    # reach the queue one by one while the producer sends them, so the first would
+    # run alone (a 64-item engine call, then the rest); the timer gathers them instead,
+    # at the cost of ``flush_interval`` for a lone bulk job.
+    flush_when_idle = True
 
     _redis: Redis | None = None
 
@@ -45,7 +50,7 @@ class Gathering(Batches):
 
         def handle_and_maybe_flush(message, body, ack, reject, callbacks, **kwargs) -> None:
             handle(message, body, ack, reject, callbacks, **kwargs)
-            if not task._buffer.empty() and task.waiting() == 0:
+            if task.flush_when_idle and not task._buffer.empty() and task.waiting() == 0:
                 task._do_flush()
 
         return handle_and_maybe_flush

@@ -52,6 +52,17 @@ def part_size(engine: Engine) -> int:
     return max(ENGINE_PART_ITEMS, budget // 16)
 
 
+def _parts(count: int, size: int) -> list[slice]:
+    """Engine calls of up to ``size`` items over ``count``; past one call, the last is
+    short (``size // 8``): its store write is the one no engine call overlaps, so the
+    batch ends soon after its engine work does."""
+    if count <= size:
+        return [slice(0, count)] if count else []
+    body = count - max(1, size // 8)
+    parts = [slice(start, min(start + size, body)) for start in range(0, body, size)]
+    return [*parts, slice(body, count)]
+
+
 class Engine(Protocol):
     def moderate(self, inputs: object) -> Sequence[Verdict]: ...
 
@@ -222,12 +233,12 @@ def process_items(
         writes = [writer.submit(write, ready)] if ready else []
         keys = list(to_infer)
         part_items = part_items or part_size(engine)
-        for start in range(0, len(keys), part_items):
-            if start and yield_to is not None and yield_to():
-                for key in keys[start:]:
+        for span in _parts(len(keys), part_items):
+            if span.start and yield_to is not None and yield_to():
+                for key in keys[span.start :]:
                     report.deferred += [to_infer[key], *repeats.get(key, ())]
                 break
-            part = keys[start : start + part_items]
+            part = keys[span]
             begun = time.perf_counter()
             verdicts = engine.moderate([to_infer[key].item.engine_input() for key in part])
             infer_ms = _ms_since(begun)

@@ -1,10 +1,11 @@
 """The Celery tasks: thin doors onto ``worker.pipeline`` (the contract is ``guardq.queue``).
 
 Both moderation tasks gather messages (``worker.gathering``): the worker buffers them
-and runs one pipeline call for what is buffered as soon as the queue has nothing more
-waiting, or for ``REALTIME_GATHER_MESSAGES`` realtime / ``BULK_GATHER_MESSAGES`` bulk
-messages, or every ``REALTIME_GATHER_INTERVAL_S``. So an idle worker answers a lone
-request at once, and a busy one feeds the engine big calls.
+and runs one pipeline call for what is buffered as soon as the realtime queue has
+nothing more waiting, or for ``REALTIME_GATHER_MESSAGES`` realtime /
+``BULK_GATHER_MESSAGES`` bulk messages, or every ``REALTIME_GATHER_INTERVAL_S``. So an
+idle worker answers a lone request at once, a bulk job's tasks run as one call, and a
+busy worker feeds the engine big calls.
 
 Failures: a batch that raises (store unreachable, engine out of memory) is sent again
 as new messages, with backoff, up to ``MAX_ATTEMPTS``; then its items are marked failed.
@@ -55,6 +56,7 @@ RETRY_BASE_S = 5
     queue_name=BULK,
     flush_every=BULK_GATHER_MESSAGES,
     flush_interval=REALTIME_GATHER_INTERVAL_S,
+    flush_when_idle=False,
 )
 def moderate_bulk(requests: Sequence[Any]) -> None:
     # Realtime messages received just before these wait in their own buffer; the solo

@@ -80,3 +80,15 @@ def test_bulk_work_defers_its_remaining_calls_when_realtime_work_waits(postgres_
     assert sorted(p.item.item_id for p in report.deferred) == sorted(w.item_id for w in work[3:])
     rest = process(postgres_factory, engine, [p.item for p in report.deferred])
     assert rest.total("inferred") == 4 and rest.finished_jobs == [job.id]
+
+
+def test_engine_calls_end_with_a_short_one_so_the_last_write_is_short():
+    from worker.pipeline import _parts
+
+    assert _parts(0, 512) == []
+    assert _parts(5, 512) == [slice(0, 5)]
+    assert _parts(512, 512) == [slice(0, 512)]
+    parts = _parts(1000, 512)
+    assert parts == [slice(0, 512), slice(512, 936), slice(936, 1000)]
+    sizes = [p.stop - p.start for p in _parts(5000, 512)]
+    assert sum(sizes) == 5000 and max(sizes) == 512 and sizes[-1] == 64
