@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.metrics import GuardqCollector
-from api.openai_errors import install_openai_errors
 from api.openapi_limits import install_openapi_limits
 from api.outage import install_outage_handlers
 from api.ratelimit import RateHeaders
@@ -103,6 +102,4 @@ def create_app(
     app.include_router(batches.router)
     review_page.install(app)
     install_openapi_limits(app, settings)
-    # Last: it wraps the handlers above so that OpenAI's routes answer in OpenAI's format.
-    install_openai_errors(app)
     return app

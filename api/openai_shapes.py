@@ -1,7 +1,8 @@
-"""guardq verdicts as the bodies OpenAI's endpoints answer: a chat completion (what
-``vllm serve`` of a Qwen3Guard-Gen model returns for a guard conversation) and a
-moderation response. Plain dicts, so that the Batch API's output lines and the HTTP
-routes share them.
+"""guardq verdicts as the bodies OpenAI's endpoints answer: the canonical guard reply,
+a chat completion (what ``vllm serve`` of a Qwen3Guard-Gen model returns for a guard
+conversation), a moderation response and an error object. Plain dicts, so that the
+Batch API's output lines and the HTTP routes (``POST /v1/chat/completions``,
+``api.client_errors``) share them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from api.openai_compat import moderation_result
 from guardq.store.jobs import ItemResult
 from guardq.store.verdicts import StoredVerdict
-from guardq.verdict import Mode
+from guardq.verdict import Mode, sorted_categories
 
 
 class UnparsedVerdict(ValueError):
@@ -22,12 +23,15 @@ class UnparsedVerdict(ValueError):
 
 def guard_reply(verdict: StoredVerdict, mode: Mode) -> str:
     """The canonical Qwen3Guard-Gen answer for ``verdict``: ``Safety: …``,
-    ``Categories: …`` (``None`` when there are none) and, in response mode when the
-    refusal is known, ``Refusal: Yes|No``."""
+    ``Categories: …`` (in the official order; ``None`` when there are none) and, in
+    response mode when the refusal is known, ``Refusal: Yes|No``. ``UnparsedVerdict``
+    when the model's answer did not parse."""
     if verdict.severity is None:
-        raise UnparsedVerdict(f"the model's answer did not parse ({verdict.reason})")
-    categories = ", ".join(category.value for category in verdict.categories) or "None"
-    lines = [f"Safety: {verdict.severity.value}", f"Categories: {categories}"]
+        raise UnparsedVerdict(
+            f"the model's answer did not parse ({verdict.error or verdict.reason})"
+        )
+    names = ", ".join(c.value for c in sorted_categories(verdict.categories)) or "None"
+    lines = [f"Safety: {verdict.severity.value}", f"Categories: {names}"]
     if mode is Mode.RESPONSE and verdict.refusal is not None:
         lines.append(f"Refusal: {'Yes' if verdict.refusal else 'No'}")
     return "\n".join(lines)
@@ -39,15 +43,17 @@ def chat_completion(
     created: int,
     model: str,
     content: str,
-    usage: dict[str, int] | None = None,
+    usage: tuple[int, int] | None = None,
+    guardq: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` object with one assistant message, ``content``.
+    """A ``chat.completion`` with one assistant message, ``content``, in the fields and
+    order ``vllm serve`` answers.
 
-    ``usage`` (``prompt_tokens``, ``completion_tokens``, ``total_tokens``) when the
-    caller counted tokens; None otherwise (the field is optional in OpenAI's schema, and
-    a made-up count would be worse than none).
+    ``usage``: (prompt tokens, completion tokens) when the caller counted them; without
+    it ``usage`` is null (optional in OpenAI's schema, and a made-up count would be
+    worse than none). ``guardq``: guardq's own member beside vLLM's, when given.
     """
-    return {
+    body: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
@@ -55,13 +61,38 @@ def chat_completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
+                "message": {
+                    "role": "assistant",
+                    "content": content,
+                    "refusal": None,
+                    "annotations": None,
+                    "audio": None,
+                    "function_call": None,
+                    "tool_calls": [],
+                    "reasoning_content": None,
+                },
                 "logprobs": None,
                 "finish_reason": "stop",
+                "stop_reason": None,
             }
         ],
-        "usage": usage,
+        "service_tier": None,
+        "system_fingerprint": None,
+        "usage": None,
+        "prompt_logprobs": None,
+        "kv_transfer_params": None,
     }
+    if usage is not None:
+        prompt_tokens, completion_tokens = usage
+        body["usage"] = {
+            "prompt_tokens": prompt_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "completion_tokens": completion_tokens,
+            "prompt_tokens_details": None,
+        }
+    if guardq is not None:
+        body["guardq"] = guardq
+    return body
 
 
 def moderation_response(
@@ -77,7 +108,7 @@ def moderation_response(
 
 def error_body(
     message: str, type: str = "invalid_request_error", param: str | None = None,
-    code: str | None = None,
+    code: str | int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """OpenAI's error object: ``{"error": {"message", "type", "param", "code"}}``."""
     return {"error": {"message": message, "type": type, "param": param, "code": code}}

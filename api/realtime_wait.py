@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.client_errors import ClientError
-from api.routes.moderations import _wait as wait_for_results
+from api.routes.moderations import wait_for_answers
 from api.submission import submit
 from api.views import job_path
 from guardq.store.enums import Priority
@@ -39,7 +39,7 @@ async def moderate_now(
         callback_url=None,
         api_key_id=key.id,
     )
-    rows = await wait_for_results(state, job, timeout_s)
+    rows = await wait_for_answers(state, job, timeout_s)
     if rows is None:
         raise ClientError(
             504,

@@ -23,8 +23,8 @@ from api.batch_schemas import (
     batch_object,
     parse_id,
 )
+from api.client_errors import ClientError, OpenAIErrorRoute
 from api.deps import FactoryDep, ProducerKey, SessionDep
-from api.openai_errors import OpenAIError
 from api.routes.files import visible_file
 from api.submission import celery_app
 from guardq.queue import RUN_BATCH
@@ -42,7 +42,7 @@ from guardq.store.enums import BatchStatus, FilePurpose, KeyRole
 from guardq.store.keys import ApiKeyInfo
 from guardq.store.models import utcnow
 
-router = APIRouter(prefix="/v1/batches", tags=["batch API"])
+router = APIRouter(prefix="/v1/batches", tags=["batch API"], route_class=OpenAIErrorRoute)
 
 COMPLETION_WINDOWS = ("24h",)
 MAX_LIST = 100
@@ -58,7 +58,7 @@ def _visible(session: Session, value: str, key: ApiKeyInfo, lock: bool = False) 
     parsed = parse_id(value, BATCH_PREFIX)
     info = get_batch(session=session, batch_id=parsed, lock=lock) if parsed else None
     if info is None or (key.role is not KeyRole.ADMIN and info.api_key_id != key.id):
-        raise OpenAIError(404, f"No such batch: {value!r}", code="batch_not_found")
+        raise ClientError(404, f"No such batch: {value!r}", code="batch_not_found")
     return info
 
 
@@ -74,19 +74,19 @@ def create(
 ) -> BatchObject:
     """Start a batch on an uploaded ``purpose=batch`` file."""
     if body.endpoint not in ENDPOINTS:
-        raise OpenAIError(
+        raise ClientError(
             400, f"guardq runs batches for {' and '.join(ENDPOINTS)}; got {body.endpoint[:80]!r}",
             param="endpoint", code="unsupported_endpoint",
         )  # fmt: skip
     if body.completion_window not in COMPLETION_WINDOWS:
-        raise OpenAIError(
+        raise ClientError(
             400, f"completion_window must be '24h', got {body.completion_window[:20]!r}",
             param="completion_window", code="invalid_completion_window",
         )  # fmt: skip
     with session_scope(factory) as session:
         source = visible_file(session, body.input_file_id, key, param="input_file_id")
         if source.purpose is not FilePurpose.BATCH:
-            raise OpenAIError(
+            raise ClientError(
                 400, f"{body.input_file_id} is a {source.purpose.value} file; a batch takes a "
                 "file uploaded with purpose 'batch'", param="input_file_id", code="invalid_file",
             )  # fmt: skip
@@ -104,7 +104,7 @@ def create(
     try:
         _send(request, info)
     except Exception:
-        # Nothing will read the batch: it must not stay validating. The outage handler
+        # Nothing will read the batch: it must not stay validating. The route class
         # answers 503 (a broker that is down) or 500.
         with session_scope(factory) as session:
             transition(
@@ -133,7 +133,7 @@ def list_(
     if after is not None:
         anchor = parse_id(after, BATCH_PREFIX)
         if anchor is None:
-            raise OpenAIError(400, f"after: not a batch id: {after[:80]!r}", param="after")
+            raise ClientError(400, f"after: not a batch id: {after[:80]!r}", param="after")
     owner = None if key.role is KeyRole.ADMIN else key.id
     rows, more = list_batches(session=session, api_key_id=owner, after=anchor, limit=limit)
     data = [_public(session, row) for row in rows]
@@ -159,7 +159,7 @@ def cancel(batch: str, factory: FactoryDep, key: ProducerKey, request: Request) 
             status=BatchStatus.CANCELLING, cancelling_at=utcnow(),
         )  # fmt: skip
         if not moved:
-            raise OpenAIError(
+            raise ClientError(
                 409, f"{batch_id(info.id)} is {info.status.value}; only a validating or "
                 "in_progress batch can be cancelled", code="invalid_state",
             )  # fmt: skip

@@ -23,19 +23,19 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, JsonValue, StrictBool, StrictInt, StrictStr
 
-from api.client_errors import ClientError, OpenAIErrorRoute
+from api.client_errors import ClientError, VLLMErrorRoute
 from api.deps import ProducerKey
 from api.errors import FieldError, InputError
 from api.openai_compat import public_model_name
+from api.openai_shapes import UnparsedVerdict, chat_completion, guard_reply
 from api.realtime_wait import moderate_now
 from api.usage import count_usage
 from api.validation import check_text, json_type
 from guardq.settings import Settings
 from guardq.store.jobs import NewItem
-from guardq.store.verdicts import StoredVerdict
-from guardq.verdict import Mode, sorted_categories
+from guardq.verdict import Mode
 
-router = APIRouter(tags=["vllm"], route_class=OpenAIErrorRoute)
+router = APIRouter(tags=["vllm"], route_class=VLLMErrorRoute)
 
 ACCEPTED = (
     "guardq answers a guard conversation: messages = [user] (prompt moderation) or "
@@ -117,15 +117,6 @@ def guard_conversation(messages: object, settings: Settings) -> tuple[Mode, NewI
     return Mode.RESPONSE, NewItem(text=texts[1], prompt=texts[0])
 
 
-def answer_text(verdict: StoredVerdict, mode: Mode) -> str:
-    """The verdict in Qwen3Guard-Gen's own lines (``verdict.severity`` must be set)."""
-    names = ", ".join(c.value for c in sorted_categories(verdict.categories)) or "None"
-    lines = [f"Safety: {verdict.severity.value}", f"Categories: {names}"]
-    if mode is Mode.RESPONSE and verdict.refusal is not None:
-        lines.append(f"Refusal: {'Yes' if verdict.refusal else 'No'}")
-    return "\n".join(lines)
-
-
 def _served_model(requested: str | None, settings: Settings) -> str:
     served = public_model_name(settings.model)
     if requested is not None and requested not in (served, settings.model):
@@ -159,64 +150,35 @@ async def create_chat_completion(
     mode, item = guard_conversation(body.messages, settings)
     job_id, (row,) = await moderate_now(request, key, mode=mode, items=[item])
     verdict = row.verdict
-    if verdict.severity is None:
+    try:
+        content = guard_reply(verdict, mode)
+    except UnparsedVerdict as exc:
         raise ClientError(
             502,
-            f"the model's answer did not parse ({verdict.error or verdict.reason}); guardq "
-            f"reports no verdict rather than a guessed one (policy: {verdict.action.value}, "
-            f"job {job_id})",
+            f"{exc}; guardq reports no verdict rather than a guessed one (policy: "
+            f"{verdict.action.value}, job {job_id})",
             # The OpenAI client retries 5xx answers; asking the model again changes nothing.
             headers={"x-should-retry": "false"},
-        )
-    content = answer_text(verdict, mode)
+        ) from None
     messages = [{"role": "user", "content": item.prompt if mode is Mode.RESPONSE else item.text}]
     if mode is Mode.RESPONSE:
         messages.append({"role": "assistant", "content": item.text})
-    prompt_tokens, completion_tokens = await run_in_threadpool(
-        count_usage, request.app.state, messages, content
-    )
-    return {
-        "id": f"chatcmpl-{job_id.hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": served,
-        "choices": [
-            {
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": content,
-                    "refusal": None,
-                    "annotations": None,
-                    "audio": None,
-                    "function_call": None,
-                    "tool_calls": [],
-                    "reasoning_content": None,
-                },
-                "logprobs": None,
-                "finish_reason": "stop",
-                "stop_reason": None,
-            }
-        ],
-        "service_tier": None,
-        "system_fingerprint": None,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "completion_tokens": completion_tokens,
-            "prompt_tokens_details": None,
-        },
-        "prompt_logprobs": None,
-        "kv_transfer_params": None,
+    usage = await run_in_threadpool(count_usage, request.app.state, messages, content)
+    return chat_completion(
+        completion_id=f"chatcmpl-{job_id.hex}",
+        created=int(time.time()),
+        model=served,
+        content=content,
+        usage=usage,
         # guardq's own: what the policy does with this verdict, and where it is recorded.
-        "guardq": {
+        guardq={
             "action": verdict.action.value,
             "reason": verdict.reason,
             "job_id": str(job_id),
             "content_sha256": row.content_sha256,
             "served_from_cache": verdict.served_from_cache,
         },
-    }
+    )
 
 
 @router.get("/v1/models")

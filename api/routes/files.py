@@ -17,8 +17,8 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from api.batch_schemas import FILE_PREFIX, FileDeleted, FileObject, file_id, file_object, parse_id
+from api.client_errors import ClientError, OpenAIErrorRoute
 from api.deps import FactoryDep, ProducerKey, SessionDep, SettingsDep
-from api.openai_errors import OpenAIError
 from guardq.store.batches import batches_reading
 from guardq.store.db import session_scope
 from guardq.store.enums import FilePurpose, KeyRole
@@ -32,7 +32,7 @@ from guardq.store.files import (
 )
 from guardq.store.keys import ApiKeyInfo
 
-router = APIRouter(prefix="/v1/files", tags=["batch API"])
+router = APIRouter(prefix="/v1/files", tags=["batch API"], route_class=OpenAIErrorRoute)
 
 
 def visible_file(
@@ -43,7 +43,7 @@ def visible_file(
     parsed = parse_id(value, FILE_PREFIX)
     info = get_file(session=session, file_id=parsed) if parsed else None
     if info is None or (key.role is not KeyRole.ADMIN and info.api_key_id != key.id):
-        raise OpenAIError(404, f"No such file: {value!r}", param=param, code="file_not_found")
+        raise ClientError(404, f"No such file: {value!r}", param, code="file_not_found")
     return info
 
 
@@ -57,7 +57,7 @@ async def upload_file(
 ) -> FileObject:
     """Upload a Batch API input file (``purpose=batch``)."""
     if purpose != FilePurpose.BATCH:
-        raise OpenAIError(
+        raise ClientError(
             400, f"guardq takes files for the Batch API only: purpose must be 'batch', got "
             f"{purpose[:40]!r}", param="purpose", code="invalid_purpose",
         )  # fmt: skip
@@ -78,7 +78,7 @@ async def upload_file(
     try:
         info = await run_in_threadpool(store)
     except FileTooLarge as exc:
-        raise OpenAIError(400, f"file: {exc}", param="file", code="file_too_large") from None
+        raise ClientError(400, f"file: {exc}", param="file", code="file_too_large") from None
     finally:
         await file.close()
     return file_object(info)
@@ -106,7 +106,7 @@ def remove_file(file: str, session: SessionDep, key: ProducerKey) -> FileDeleted
     info = visible_file(session, file, key)
     reading: list[uuid.UUID] = batches_reading(session=session, file_id=info.id)
     if reading:
-        raise OpenAIError(
+        raise ClientError(
             409, f"file {file} is the input of batch_{reading[0].hex}, which is still "
             "reading it; cancel the batch or wait until it is in_progress",
             code="file_in_use",

@@ -25,7 +25,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, JsonValue, StrictStr
 
-from api.client_errors import OpenAIErrorRoute
+from api.client_errors import VLLMErrorRoute
 from api.deps import GatewayProducerKey
 from api.errors import FieldError, InputError
 from api.realtime_wait import moderate_now
@@ -35,7 +35,7 @@ from guardq.settings import Settings
 from guardq.store.jobs import ItemResult, NewItem
 from guardq.verdict import Mode
 
-router = APIRouter(tags=["litellm"], route_class=OpenAIErrorRoute)
+router = APIRouter(tags=["litellm"], route_class=VLLMErrorRoute)
 
 
 class GuardrailRequest(BaseModel):

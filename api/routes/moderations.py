@@ -63,7 +63,7 @@ def _finished_results(factory: sessionmaker[Session], job_id: uuid.UUID) -> list
         return rows
 
 
-async def _wait(state, job: CreatedJob, timeout_s: float) -> list[ItemResult] | None:
+async def wait_for_answers(state, job: CreatedJob, timeout_s: float) -> list[ItemResult] | None:
     """The job's results as the workers push them (``guardq.realtime``), or None when
     they did not all come within ``timeout_s``."""
     answers: dict[uuid.UUID, StoredVerdict | str] = {}
@@ -122,7 +122,7 @@ async def create_moderation(
         api_key_id=key.id,
     )
     job_id = job.id
-    rows = await _wait(state, job, settings.moderation_timeout_s)
+    rows = await wait_for_answers(state, job, settings.moderation_timeout_s)
     if rows is None:
         raise HTTPException(
             status.HTTP_504_GATEWAY_TIMEOUT,

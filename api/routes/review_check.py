@@ -23,7 +23,7 @@ from sqlalchemy import select
 from api import review_views as views
 from api.errors import InputError
 from api.review_web import PREFIX, FormReviewerDep, PageError, ReviewerDep, redirect, render
-from api.routes.moderations import _wait as wait_for_results
+from api.routes.moderations import wait_for_answers
 from api.schemas import JobCreate, JobItemIn
 from api.submission import submit
 from api.validation import job_items
@@ -113,7 +113,7 @@ async def check(
         callback_url=None,
         api_key_id=reviewer.key.id,
     )
-    rows = await wait_for_results(state, job, state.settings.moderation_timeout_s)
+    rows = await wait_for_answers(state, job, state.settings.moderation_timeout_s)
     if rows is None or rows[0].verdict is None:
         why = "no verdict came in time" if rows is None else f"it failed: {rows[0].error}"
         return _page(

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.client_errors import ClientErrorRoute
-from api.routes import chat, dify, litellm
+from api.routes import batches, chat, dify, files, litellm
 from guardq.output import parse_output
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
@@ -148,7 +148,7 @@ def test_models_lists_the_served_model(client, producer):
 
 
 def test_every_client_route_renders_its_errors():
-    for module in (chat, dify, litellm):
+    for module in (chat, dify, litellm, files, batches):
         assert all(isinstance(route, ClientErrorRoute) for route in module.router.routes)
 
 

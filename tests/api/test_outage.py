@@ -15,7 +15,6 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.deps import SessionDep
-from api.openai_errors import is_openai_path
 from api.outage import BROKER_DOWN, DATABASE_DOWN, RETRY_AFTER_S
 from api.review_session import LOGIN_COOKIE, SESSION_COOKIE
 from api.routes import review_login, review_page
@@ -32,6 +31,15 @@ PATH_PARAMETERS = {"{job_id}": SOME_ID, "{escalation_id}": SOME_ID}
 # Answered otherwise: /healthz names each dependency (below), the scrape reports
 # guardq_store_up 0 (tests/api/test_health.py), the documents are static.
 OWN_ANSWERS = {"/healthz", "/metrics", "/openapi.json", "/docs", "/redoc"}
+# Routes answering in their client's error format (api.client_errors).
+OPENAI_SHAPED = (
+    "/v1/files",
+    "/v1/batches",
+    "/v1/chat/completions",
+    "/v1/models",
+    "/beta/litellm_basic_guardrail_api",
+)
+DIFY_SHAPED = "/v1/dify/"
 
 
 def app_with_database(settings, url):
@@ -68,8 +76,10 @@ def assert_unavailable(response, message: str) -> None:
     assert response.headers["retry-after"] == str(RETRY_AFTER_S)
     if response.headers["content-type"].startswith("text/html"):
         assert message[1:] in response.text
-    elif is_openai_path(response.request.url.path):  # the Batch API answers in OpenAI's shape
+    elif response.request.url.path.startswith(OPENAI_SHAPED):
         assert response.json()["error"]["message"] == message
+    elif response.request.url.path.startswith(DIFY_SHAPED):
+        assert response.json()["message"] == message
     else:
         assert response.json() == {"detail": message}
 

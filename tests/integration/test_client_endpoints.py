@@ -27,7 +27,7 @@ from transformers import AutoTokenizer
 
 from api.app import create_app
 from api.openai_compat import public_model_name
-from api.routes.chat import answer_text
+from api.openai_shapes import guard_reply
 from guardq.commands.demo import EXAMPLES
 from guardq.hashing import content_sha256, pair_sha256
 from guardq.settings import REPO_ROOT, Settings
@@ -139,7 +139,7 @@ def test_the_openai_snippet_reads_the_recorded_verdict_in_prompt_mode(guardq, se
         extra = completion.model_extra["guardq"]
         assert extra["content_sha256"] == content_sha256(prompt)
         (verdict,) = stored_verdicts(session_factory, extra["job_id"])
-        assert content == answer_text(verdict, Mode.PROMPT)
+        assert content == guard_reply(verdict, Mode.PROMPT)
         assert extra["action"] == verdict.action.value
         # usage as vLLM counts it: the rendered guard prompt, the answer and its end token
         ids = tokenizer.apply_chat_template(
@@ -170,7 +170,7 @@ def test_a_user_and_assistant_pair_is_response_moderation(guardq, session_factor
         extra = completion.model_extra["guardq"]
         assert extra["content_sha256"] == pair_sha256(prompt, response)
         (verdict,) = stored_verdicts(session_factory, extra["job_id"])
-        assert content == answer_text(verdict, Mode.RESPONSE)
+        assert content == guard_reply(verdict, Mode.RESPONSE)
         assert ("\nRefusal: " in content) == (verdict.refusal is not None)
     assert answered
 
@@ -195,7 +195,7 @@ def test_a_long_input_is_answered_with_its_aggregated_verdict(guardq, session_fa
     else:
         job_id = completion.model_extra["guardq"]["job_id"]
         (verdict,) = stored_verdicts(session_factory, job_id)
-        assert completion.choices[0].message.content == answer_text(verdict, Mode.PROMPT)
+        assert completion.choices[0].message.content == guard_reply(verdict, Mode.PROMPT)
     assert verdict.chunk_count > 1
 
 
