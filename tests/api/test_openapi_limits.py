@@ -167,6 +167,10 @@ def _edge_jobs() -> list[dict]:
     bodies += [{"items": [item], "callback_url": url} for url in EDGE_URLS]
     bodies += [{"items": [item], "alert_url": url} for url in EDGE_URLS]
     bodies += [{"items": [{**item, "ref": ref}]} for ref in ("r" * 256, "r" * 257, "a\x00", "")]
+    # A well-formed name that no list has is the store's refusal (unknown_list); a
+    # malformed one is the schema's.
+    names = ("a" * 64, "a" * 65, "a\x00", "\x00", "", "-a", "a b", "a.b_c-1", "a\n")
+    bodies += [{"items": [item], "lists": [name]} for name in names]
     bodies += [
         {"mode": "response", "items": [item]},
         {"mode": "prompt", "items": [pair]},
