@@ -2,15 +2,17 @@
 
 Some limits come from the settings (items per request, characters per text) and some
 are rules pydantic's types cannot say (a text must hold something other than
-whitespace and no NUL character; an item's shape follows the job's mode; a callback URL
-is http(s) with a plain host name). They are written into the generated schema here, so
-that a client generated from ``/openapi.json``, or a fuzzer, knows what the API
-accepts. ``tests/api/test_openapi_limits.py`` generates bodies from the schema and
-checks that the API's verdict (422 or not) agrees with the schema's.
+whitespace and no NUL character; an item's shape follows the job's mode; a callback or
+alert URL is http(s) with a host name, an IPv4 or a bracketed IPv6 address). They are
+written into the generated schema here, so that a client generated from
+``/openapi.json``, or a fuzzer, knows what the API accepts.
+``tests/api/test_openapi_limits.py`` generates bodies from the schema and checks that the
+API's verdict (422 or not) agrees with the schema's. What depends on the world rather
+than on the body (where a URL's host leads, which term lists exist) is only described.
 
 Patterns are written for both Python's ``re`` and ECMAScript: only character classes,
-``^``, and ``(?![\\s\\S])`` for the end (``$`` in Python also matches before a final
-newline).
+groups, alternatives, counted repeats, ``^``, and ``(?![\\s\\S])`` for the end (``$``
+in Python also matches before a final newline).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from api.review_schemas import ReviewResolve
 from api.schemas import CALLBACK_URL_PATTERN, JobCreate, JobItemIn, ModerationRequest
 from api.validation import MAX_METADATA_CHARS
 from guardq.settings import Settings
+from guardq.store.models import LIST_NAME_LENGTH
 from guardq.verdict import Severity
 
 END = r"(?![\s\S])"
@@ -65,6 +68,29 @@ def _text(settings: Settings, description: str) -> dict:
     }
 
 
+# Where a URL may lead is no matter of its shape: the outbound guard checks it at submit
+# (and again at send), so the schema can only say so.
+_GUARD = (
+    "The destination is also checked against the outbound guard: a host that does not "
+    "resolve, or that is or resolves to a loopback, link-local, private, unique-local or "
+    "other non-public address, is refused with a 422 of type forbidden_destination "
+    "unless GUARDQ_CALLBACK_ALLOW allows it."
+)
+
+
+def _url_description(field: str) -> str:
+    shape = (
+        "An absolute http:// or https:// URL: a host name, an IPv4 address or a bracketed "
+        "IPv6 address ([2001:db8::1]), an optional port, no user info, no whitespace."
+    )
+    if field == "callback_url":
+        return f"Where the job's summary is POSTed when it finishes. {shape} {_GUARD}"
+    return (
+        f"Where signed events for this job's blocked items go (else GUARDQ_ALERT_URL). "
+        f"{shape} {_GUARD} Refused (422 alerts_unsigned) where GUARDQ_SIGNING_SECRET is unset."
+    )
+
+
 def _literal(value: str) -> str:
     return re.sub(r"([\\^$.|?*+()\[\]{}/])", r"\\\1", value)
 
@@ -75,6 +101,10 @@ def _state_limits(schemas: dict, settings: Settings) -> None:
     for field in ("text", "prompt", "response"):
         item[field] = {"anyOf": [copy.deepcopy(text), {"type": "null"}], "title": field.title()}
     item["ref"]["anyOf"][0]["pattern"] = NO_NUL
+    item["author"]["description"] = (
+        "The producer's user id, kept only as an HMAC (for strikes and holds). Refused "
+        "(422 authors_disabled) where GUARDQ_AUTHOR_SECRET is unset."
+    )
     item["metadata"]["description"] = (
         f"Any JSON value, at most {MAX_METADATA_CHARS} characters once serialised; "
         "returned with the results. Ids and tags, never content."
@@ -86,7 +116,19 @@ def _state_limits(schemas: dict, settings: Settings) -> None:
         f"1 to {settings.max_items_per_request} items (GUARDQ_MAX_ITEMS_PER_REQUEST): each "
         "with text in mode 'prompt', with prompt and response in mode 'response'."
     )
-    job["properties"]["callback_url"]["anyOf"][0]["pattern"] = CALLBACK_URL_PATTERN
+    for field in ("callback_url", "alert_url"):
+        job["properties"][field]["anyOf"][0]["pattern"] = CALLBACK_URL_PATTERN
+        job["properties"][field]["description"] = _url_description(field)
+    job["properties"]["lists"]["anyOf"][0]["items"].update(
+        minLength=1,
+        maxLength=LIST_NAME_LENGTH,
+        pattern=rf"^[A-Za-z0-9][A-Za-z0-9_.-]*{END}",
+    )
+    job["properties"]["lists"]["description"] = (
+        "Names of term lists of this deployment (/v1/lists) to match this job's items "
+        "against, besides the deployment's own; a name that no list has is refused "
+        "(422 unknown_list)."
+    )
     present = {"type": "string"}
     absent = {"type": "null"}
     prompt_item = {

@@ -31,10 +31,37 @@ from guardq.verdict import Mode, Severity
 CALLBACK_URL_LENGTH = 2048
 MAX_JOB_LISTS = 16
 
-# The rule for callback URLs, stated as is in the OpenAPI schema (api.openapi_limits):
-# http(s), a plain host (no user info, no IPv6 literal), an optional port, then any
-# path without whitespace. The end is (?![\s\S]): Python's $ would allow a final newline.
-CALLBACK_URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\s]*)?(?![\s\S])"
+
+def _ipv6_pattern() -> str:
+    """An IPv6 address as RFC 3986 writes it (``IPv6address``): eight groups, or fewer
+    around one ``::``, the last two possibly an IPv4 address. No zone id (``%25eth0``)."""
+    h16 = "[0-9A-Fa-f]{1,4}"
+    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+    ls32 = rf"(?:{h16}:{h16}|{octet}(?:\.{octet}){{3}})"
+
+    def groups(count: int) -> str:  # exactly ``count`` groups, each followed by ":"
+        return f"(?:{h16}:){{{count}}}" if count else ""
+
+    def before(most: int) -> str:  # up to ``most`` groups before "::"
+        if most == 0:
+            return ""
+        return f"(?:{h16}(?::{h16}){{0,{most - 1}}})?" if most > 1 else f"(?:{h16})?"
+
+    forms = [f"{groups(6)}{ls32}"]
+    forms += [f"{before(n)}::{groups(5 - n)}{ls32}" for n in range(6)]
+    forms += [f"{before(6)}::{h16}", f"{before(7)}::"]
+    return "(?:" + "|".join(forms) + ")"
+
+
+# The rule for callback and alert URLs, stated as is in the OpenAPI schema
+# (api.openapi_limits): http(s); a host name (letters, digits, hyphens, in dot-separated
+# labels), an IPv4 address or a bracketed IPv6 address (no user info); an optional port
+# (0 to 65535); then any path without whitespace. Where the URL may lead (DNS, inside
+# addresses) is the outbound guard's to say (guardq.outbound, api.validation). The end
+# is (?![\s\S]): Python's $ would allow a final newline.
+_HOST = rf"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[{_ipv6_pattern()}\])"
+_PORT = r"(?:[0-5]?[0-9]{1,4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+CALLBACK_URL_PATTERN = rf"^https?://{_HOST}(?::{_PORT})?(?:[/?#][^\s]*)?(?![\s\S])"
 
 
 class JobItemIn(BaseModel):
@@ -74,8 +101,9 @@ class JobCreate(BaseModel):
             return None
         if not re.search(CALLBACK_URL_PATTERN, value):
             raise ValueError(
-                "must be an absolute http:// or https:// URL with a host name or IPv4 "
-                "address (letters, digits, dots, hyphens) and an optional port"
+                "must be an absolute http:// or https:// URL with a host name (letters, "
+                "digits, hyphens, dots), an IPv4 address or a bracketed IPv6 address "
+                "([2001:db8::1]), and an optional port (0 to 65535)"
             )
         return value
 

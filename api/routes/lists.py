@@ -70,6 +70,14 @@ def job_lists(factory: sessionmaker[Session], names: Sequence[str] | None) -> li
     """A job's ``lists`` checked against the store; InputError naming each unknown one."""
     if not names:
         return None
+    errors: list[FieldError] = []
+    for index, name in enumerate(names):
+        try:
+            check_name(name)
+        except ValueError as exc:  # no list can have it (nor Postgres store a NUL)
+            errors.append(FieldError(("lists", index), str(exc), "invalid_list_name"))
+    if errors:
+        raise InputError(errors)
     with session_scope(factory) as session:
         missing = set(missing_lists(session=session, names=names))
     errors = [

@@ -65,6 +65,7 @@ def test_a_public_callback_and_an_allowed_inside_one_are_accepted(
     with _client(settings, factory, callback_allow=("10.20.0.0/16", "metadata.test")) as client:
         for url in (
             "https://hooks.example.com/hook",
+            "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:8443/hook",  # public IPv6
             "http://10.20.3.4:8080/hook",
             "http://metadata.test/x",
         ):
