@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guardq.store.dialects import insert_ignoring_duplicates, insert_returning
+from guardq.store.dialects import insert_ignoring_duplicates, insert_ignoring_many
 from guardq.store.models import VerdictCacheEntry, utcnow
 from guardq.verdict import Category, Mode, SeverityScores, Span, Verdict
 
@@ -53,8 +53,8 @@ def get_cached_verdicts(
 
 def put_cached_verdicts(
     *, session: Session, model_id: str, entries: Iterable[tuple[Mode, str, Verdict]]
-) -> int:
-    """Cache each ``(mode, content hash, verdict)``; how many entries went in.
+) -> None:
+    """Cache each ``(mode, content hash, verdict)``.
 
     An unparsed output is not cached: it says nothing about the content, and a later
     run (another batch, another revision) deserves its own chance to answer. An entry
@@ -65,14 +65,11 @@ def put_cached_verdicts(
     for mode, sha256, verdict in entries:
         if verdict.parsed:
             rows.setdefault((sha256, mode.value), _entry_values(sha256, model_id, mode, verdict))
-    return len(
-        insert_returning(
-            session,
-            VerdictCacheEntry,
-            [rows[key] for key in sorted(rows)],
-            conflict=("content_sha256", "model_id", "mode"),
-            returning=VerdictCacheEntry.content_sha256,
-        )
+    insert_ignoring_many(
+        session,
+        VerdictCacheEntry,
+        [rows[key] for key in sorted(rows)],
+        conflict=("content_sha256", "model_id", "mode"),
     )
 
 

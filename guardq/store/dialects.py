@@ -75,3 +75,21 @@ def insert_returning(
         statement.execution_options(insertmanyvalues_page_size=ROWS_PER_STATEMENT), list(rows)
     )
     return set(result.scalars())
+
+
+def insert_ignoring_many(
+    session: Session, model: type, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str]
+) -> None:
+    """Many rows as one executemany ``INSERT ... ON CONFLICT DO NOTHING`` (no RETURNING).
+
+    Cheaper than ``insert_returning`` for big batches: one short statement that the
+    driver parses once and sends for every row in a single round trip (psycopg's
+    pipeline mode), where a multi-row statement of 500 rows x 20 columns is a 10,000-
+    placeholder query that psycopg re-parses on every execution (it was a quarter of
+    a busy worker's time on a fast model). Callers that need to know which rows went
+    in find out otherwise (``record_outcomes`` holds the jobs' locks and reads first).
+    The rows go in the order given (sorted by the caller, against deadlocks).
+    """
+    if rows:
+        statement = _insert(session)(model).on_conflict_do_nothing(index_elements=list(conflict))
+        session.execute(statement, list(rows))

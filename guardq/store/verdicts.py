@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from guardq.policy import Action, Decision
 from guardq.store.dialects import ROWS_PER_STATEMENT as _ROWS_PER_STATEMENT
-from guardq.store.dialects import insert_returning as _insert_returning
+from guardq.store.dialects import insert_ignoring_many, insert_returning
 from guardq.store.enums import ItemStatus, JobStatus
 from guardq.store.escalations import NewEscalation, open_escalations
 from guardq.store.models import Item, Job, UTCDateTime, VerdictRecord, utcnow
@@ -155,16 +155,28 @@ def record_outcomes(
     # One verdict per item even when a batch names an item twice: the first stands.
     verdicts = list({v.item_id: v for v in reversed(verdicts)}.values())[::-1]
     ids = {v.item_id: uuid.uuid4() for v in verdicts}
-    inserted = _insert_returning(
-        session,
-        VerdictRecord,
-        [
-            _verdict_values(v, ids[v.item_id], hashes[v.item_id])
-            for v in sorted(verdicts, key=_item)
-        ],
-        conflict="item_id",
-        returning=VerdictRecord.item_id,
-    )
+    rows = {v.item_id: _verdict_values(v, ids[v.item_id], hashes[v.item_id]) for v in verdicts}
+    if session.get_bind().dialect.name == "postgresql":
+        # Which items have a verdict already is read, not learnt from RETURNING: the
+        # jobs' row locks above keep every other writer of these items out until we
+        # commit, and a plain executemany is far cheaper than a multi-row INSERT ...
+        # RETURNING there (``dialects.insert_ignoring_many``). ON CONFLICT DO NOTHING
+        # stays as the net. (SQLite takes its one write lock only at the first write,
+        # so there the INSERT itself must say which rows went in.)
+        recorded = _recorded_items(session, list(ids))
+        fresh = sorted(i for i in ids if i not in recorded)
+        insert_ignoring_many(
+            session, VerdictRecord, [rows[i] for i in fresh], conflict=("item_id",)
+        )
+        inserted = set(fresh)
+    else:
+        inserted = insert_returning(
+            session,
+            VerdictRecord,
+            [rows[i] for i in sorted(ids)],
+            conflict="item_id",
+            returning=VerdictRecord.item_id,
+        )
     escalating = [v for v in verdicts if v.item_id in inserted and v.decision.escalates]
     outcome.escalations = open_escalations(
         session=session,
@@ -256,10 +268,6 @@ def record_item_failure(*, session: Session, item_id: uuid.UUID, error: str) -> 
     return _one(outcome, item_id)
 
 
-def _item(v: NewVerdict) -> uuid.UUID:
-    return v.item_id
-
-
 def _one(outcome: BatchOutcome, item_id: uuid.UUID) -> RecordOutcome:
     return RecordOutcome(
         inserted=item_id in outcome.recorded,
@@ -332,6 +340,17 @@ def _move_items(
             )
         )
     return moved
+
+
+def _recorded_items(session: Session, item_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The items of ``item_ids`` that have a verdict."""
+    found: set[uuid.UUID] = set()
+    for start in range(0, len(item_ids), _ROWS_PER_STATEMENT):
+        part = item_ids[start : start + _ROWS_PER_STATEMENT]
+        found.update(
+            session.scalars(select(VerdictRecord.item_id).where(VerdictRecord.item_id.in_(part)))
+        )
+    return found
 
 
 def _count_statement():
