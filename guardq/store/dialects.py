@@ -14,6 +14,9 @@ _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 # Rows per multi-row statement: a wide row has ~20 columns, so this stays far below
 # Postgres' 65,535 bound parameters and SQLite's 32,766.
 ROWS_PER_STATEMENT = 500
+# From this many rows, ``insert_ignoring_many`` beats one multi-row statement on
+# Postgres; below it (a realtime batch), the extra round trips of a pipeline cost more.
+MANY_ROWS = 32
 
 
 def _insert(session: Session):
