@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 import guardq.commands
 from guardq.cli_errors import explain
+from guardq.native import apply_native_defaults
 from guardq.settings import CliSettings, get_settings
 
 
@@ -27,6 +28,7 @@ def _command_modules():
 
 
 def main(argv: list[str] | None = None) -> int:
+    apply_native_defaults()  # before any command imports torch
     parser = argparse.ArgumentParser(
         prog="guardq",
         description="Queue-based content moderation on the Qwen3Guard-Gen safety models.",

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from guardq.commands.beat import add_beat_options, beat_command
+from guardq.native import NATIVE_DEFAULTS
 from guardq.queue import BULK, CALLBACKS, REALTIME
 from guardq.settings import get_settings
 
@@ -119,13 +120,9 @@ def run(args: argparse.Namespace) -> int:
         env = dict(os.environ)
         if device is not None:
             env["GUARDQ_DEVICE"] = device
-        # OpenMP threads that spin at barriers between kernels steal the cores the API,
-        # Postgres and Redis need beside a CPU worker, and a core taken by any of them
-        # stalls every spinning thread's kernel (a decode step ran many times slower here
-        # under such load); waiting threads that sleep cost nothing. Read by torch's
-        # OpenMP when it loads, so it must be in the child's environment; an operator's
-        # own value wins.
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # Read by torch's native libraries when they load, so they must be in the
+        # child's environment (guardq.native says why each); an operator's value wins.
+        env.update({k: v for k, v in NATIVE_DEFAULTS.items() if k not in env})
         children.append(subprocess.Popen(argv, env=env))
 
     stopping = False
