@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from api.errors import InputError
 from api.openai_compat import accepts_model, public_model_name
-from api.validation import moderation_items
+from api.validation import json_type, moderation_items
 from guardq.settings import Settings
 from guardq.store.batches import LineError
 from guardq.store.jobs import NewItem
@@ -42,18 +42,6 @@ class _Refused(Exception):
     def __init__(self, message: str, param: str | None = None, code: str = "invalid_request"):
         super().__init__(message)
         self.message, self.param, self.code = message, param, code
-
-
-def _type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _texts(value: object, param: str, settings: Settings) -> list[NewItem]:
@@ -93,7 +81,9 @@ def _content(message: dict, param: str) -> str:
                 raise _Refused("expected a string", f"{param}[{index}].text", "type_error")
             parts.append(part["text"])
         return "".join(parts)
-    raise _Refused(f"expected a string or text parts, got {_type(content)}", param, "type_error")
+    raise _Refused(
+        f"expected a string or text parts, got {json_type(content)}", param, "type_error"
+    )
 
 
 def _chat(body: dict, settings: Settings) -> tuple[Mode, list[NewItem]]:
@@ -149,7 +139,9 @@ def parse_line(
                 f"not valid JSON ({exc.msg} at column {exc.colno})", None, "invalid_json"
             ) from None
         if not isinstance(request, dict):
-            raise _Refused(f"expected a JSON object, got {_type(request)}", None, "invalid_json")
+            raise _Refused(
+                f"expected a JSON object, got {json_type(request)}", None, "invalid_json"
+            )
         custom_id = request.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             custom_id = None
@@ -173,7 +165,7 @@ def parse_line(
             raise _Refused(f"must be {endpoint}, the batch's endpoint", "url")
         body = request.get("body")
         if not isinstance(body, dict):
-            raise _Refused(f"expected a JSON object, got {_type(body)}", "body", "type_error")
+            raise _Refused(f"expected a JSON object, got {json_type(body)}", "body", "type_error")
         mode, items = (_moderation if endpoint == MODERATIONS else _chat)(body, settings)
         meta = {"line": line}
         items = [NewItem(text=i.text, prompt=i.prompt, ref=custom_id, metadata=meta) for i in items]
