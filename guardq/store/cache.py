@@ -14,12 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guardq.store.dialects import (
-    MANY_ROWS,
-    insert_ignoring_duplicates,
-    insert_ignoring_many,
-    insert_returning,
-)
+from guardq.store.dialects import insert_ignoring_duplicates, insert_ignoring_many
 from guardq.store.models import VerdictCacheEntry, utcnow
 from guardq.verdict import Category, Mode, SeverityScores, Span, Verdict
 
@@ -70,14 +65,12 @@ def put_cached_verdicts(
     for mode, sha256, verdict in entries:
         if verdict.parsed:
             rows.setdefault((sha256, mode.value), _entry_values(sha256, model_id, mode, verdict))
-    ordered = [rows[key] for key in sorted(rows)]
-    conflict = ("content_sha256", "model_id", "mode")
-    if len(ordered) >= MANY_ROWS:
-        insert_ignoring_many(session, VerdictCacheEntry, ordered, conflict=conflict)
-    else:
-        insert_returning(
-            session, VerdictCacheEntry, ordered, conflict=conflict, returning=VerdictCacheEntry.mode
-        )
+    insert_ignoring_many(
+        session,
+        VerdictCacheEntry,
+        [rows[key] for key in sorted(rows)],
+        conflict=("content_sha256", "model_id", "mode"),
+    )
 
 
 def put_cached_verdict(

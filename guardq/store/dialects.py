@@ -83,16 +83,22 @@ def insert_returning(
 def insert_ignoring_many(
     session: Session, model: type, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str]
 ) -> None:
-    """Many rows as one executemany ``INSERT ... ON CONFLICT DO NOTHING`` (no RETURNING).
+    """Many rows as ``INSERT ... ON CONFLICT DO NOTHING``, not saying which went in.
 
-    Cheaper than ``insert_returning`` for big batches: one short statement that the
+    From ``MANY_ROWS`` rows, one executemany: one short statement that the
     driver parses once and sends for every row in a single round trip (psycopg's
     pipeline mode), where a multi-row statement of 500 rows x 20 columns is a 10,000-
     placeholder query that psycopg re-parses on every execution (it was a quarter of
     a busy worker's time on a fast model). Callers that need to know which rows went
     in find out otherwise (``record_outcomes`` holds the jobs' locks and reads first).
-    The rows go in the order given (sorted by the caller, against deadlocks).
+    The rows go in the order given (sorted by the caller, against deadlocks). Fewer rows
+    (a realtime batch) go in as ``insert_returning``'s multi-row statement: one round
+    trip, where the pipeline costs several.
     """
-    if rows:
-        statement = _insert(session)(model).on_conflict_do_nothing(index_elements=list(conflict))
-        session.execute(statement, list(rows))
+    if len(rows) < MANY_ROWS:
+        insert_returning(
+            session, model, rows, conflict=conflict, returning=model.__table__.c[conflict[0]]
+        )
+        return
+    statement = _insert(session)(model).on_conflict_do_nothing(index_elements=list(conflict))
+    session.execute(statement, list(rows))
