@@ -91,6 +91,24 @@ def _url_description(field: str) -> str:
     )
 
 
+STORABLE_JSON = "StorableJson"
+
+
+def _storable_json() -> dict:
+    """Any JSON value the audit store can hold: no NUL in a key or a string, at any depth
+    (recursive, as the API's walk is)."""
+    itself = {"$ref": f"#/components/schemas/{STORABLE_JSON}"}
+    return {
+        "title": STORABLE_JSON,
+        "anyOf": [
+            {"type": ["null", "boolean", "number"]},
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "array", "items": itself},
+            {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": itself},
+        ],
+    }
+
+
 def _literal(value: str) -> str:
     return re.sub(r"([\\^$.|?*+()\[\]{}/])", r"\\\1", value)
 
@@ -105,10 +123,13 @@ def _state_limits(schemas: dict, settings: Settings) -> None:
         "The producer's user id, kept only as an HMAC (for strikes and holds). Refused "
         "(422 authors_disabled) where GUARDQ_AUTHOR_SECRET is unset."
     )
-    item["metadata"]["description"] = (
-        f"Any JSON value, at most {MAX_METADATA_CHARS} characters once serialised; "
-        "returned with the results. Ids and tags, never content."
-    )
+    schemas[STORABLE_JSON] = _storable_json()
+    item["metadata"] = {
+        "$ref": f"#/components/schemas/{STORABLE_JSON}",
+        "description": f"Any JSON value without a NUL character in a key or a string, at "
+        f"most {MAX_METADATA_CHARS} characters once serialised; returned with the results. "
+        "Ids and tags, never content.",
+    }
 
     job = schemas[JobCreate.__name__]
     job["properties"]["items"]["maxItems"] = settings.max_items_per_request

@@ -167,6 +167,8 @@ def _edge_jobs() -> list[dict]:
     bodies += [{"items": [item], "callback_url": url} for url in EDGE_URLS]
     bodies += [{"items": [item], "alert_url": url} for url in EDGE_URLS]
     bodies += [{"items": [{**item, "ref": ref}]} for ref in ("r" * 256, "r" * 257, "a\x00", "")]
+    metadata = ({"\x00": None}, {"a": {"b\x00": 1}}, ["a", ["\x00"]], {"a": [1, "b", None]}, "")
+    bodies += [{"items": [{**item, "metadata": value}]} for value in metadata]
     # A well-formed name that no list has is the store's refusal (unknown_list); a
     # malformed one is the schema's.
     names = ("a" * 64, "a" * 65, "a\x00", "\x00", "", "-a", "a b", "a.b_c-1", "a\n")
