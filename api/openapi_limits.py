@@ -104,7 +104,11 @@ def _storable_json() -> dict:
             {"type": ["null", "boolean", "number"]},
             {"type": "string", "pattern": NO_NUL},
             {"type": "array", "items": itself},
-            {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": itself},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": NO_NUL},
+                "additionalProperties": itself,
+            },
         ],
     }
 
