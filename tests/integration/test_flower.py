@@ -108,6 +108,10 @@ def test_flower_lists_a_jobs_tasks_as_succeeded(
     assert {task["state"] for task in tasks.values()} == {"SUCCESS"}, tasks
     assert {task["name"] for task in tasks.values()} == {"guardq.moderate_realtime"}
     assert {task["worker"] for task in tasks.values()} == {celery_worker.name}
+    # Each went through received, started and succeeded (Flower keeps each time).
+    for task in tasks.values():
+        assert task["received"] and task["started"] and task["succeeded"], task
+        assert task["received"] <= task["started"] <= task["succeeded"], task
     answer = httpx.get(f"{base}/api/tasks", auth=(USER, PASSWORD), timeout=10)
     assert marker not in answer.text
     assert process.poll() is None
