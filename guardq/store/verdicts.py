@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Integer, Uuid, and_, bindparam, case, func, select, update
+from sqlalchemy import Integer, Uuid, and_, case, column, func, literal, select, update, values
 from sqlalchemy.orm import Session
 
 from guardq.policy import Action, Decision
@@ -214,13 +214,10 @@ def record_outcomes(
             counts.setdefault(outcome.jobs[item_id], [0, 0])[1] += 1
         failed |= moved
     outcome.recorded = inserted | failed
-    for job_id in sorted(counts):
-        done, failed_delta = counts[job_id]
-        finished, has_callback = _count_on_job(session, job_id, done, failed_delta)
-        if finished:
-            outcome.finished_jobs.append(job_id)
-            if has_callback:
-                outcome.callback_jobs.append(job_id)
+    for job_id, has_callback in _count_on_jobs(session, counts):
+        outcome.finished_jobs.append(job_id)
+        if has_callback:
+            outcome.callback_jobs.append(job_id)
     return outcome
 
 
@@ -354,55 +351,63 @@ def _recorded_items(session: Session, item_ids: list[uuid.UUID]) -> set[uuid.UUI
     return found
 
 
-def _count_statement():
-    # Built once: a statement object keeps its cache key, so each execution skips
-    # rebuilding the CASE expressions (a measurable share of a one-item commit).
-    done, failed = bindparam("done_delta", type_=Integer), bindparam("failed_delta", type_=Integer)
-    complete = _jobs.done + done + _jobs.failed + failed >= _jobs.total
-    status = case(
-        (
-            and_(complete, _jobs.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])),
-            JobStatus.DONE,
-        ),
-        (_jobs.status == JobStatus.QUEUED, JobStatus.RUNNING),
-        else_=_jobs.status,
+def _count_on_jobs(
+    session: Session, counts: Mapping[uuid.UUID, list[int]]
+) -> list[tuple[uuid.UUID, bool]]:
+    """Add each job's [done, failed] deltas to its counters in one UPDATE ... FROM
+    (VALUES ...), moving it to running, or to done when this completes it; the jobs
+    this call finished (in id order), each with whether it has a callback URL.
+
+    One statement whatever the number of jobs: a realtime batch holds up to one job per
+    request, and a statement each was a round trip each. Counters only grow towards
+    ``total``, so exactly one update crosses it: the one whose total before its own
+    deltas (the new one less them) was short of it. That is worked out here rather than
+    in RETURNING, where SQLite may not name the VALUES table.
+    """
+    if not counts:
+        return []
+    deltas = values(
+        column("job_id", Uuid),
+        column("done_delta", Integer),
+        column("failed_delta", Integer),
+        name="deltas",
+    ).data([(job_id, done, failed) for job_id, (done, failed) in sorted(counts.items())])
+    # As a CTE, whose column list SQLite reads too (it has no "AS name (columns)").
+    deltas = deltas.cte("deltas")
+    now = utcnow()
+    complete = (
+        _jobs.done + deltas.c.done_delta + _jobs.failed + deltas.c.failed_delta >= _jobs.total
     )
-    finished_at = case(
-        (complete, func.coalesce(_jobs.finished_at, bindparam("now", type_=UTCDateTime()))),
-        else_=_jobs.finished_at,
-    )
-    return (
+    statement = (
         update(Job.__table__)
-        .where(_jobs.id == bindparam("job_id", type_=Uuid))
+        .where(_jobs.id == deltas.c.job_id)
         .values(
-            done=_jobs.done + done,
-            failed=_jobs.failed + failed,
-            status=status,
-            finished_at=finished_at,
-            updated_at=bindparam("now", type_=UTCDateTime()),
+            done=_jobs.done + deltas.c.done_delta,
+            failed=_jobs.failed + deltas.c.failed_delta,
+            status=case(
+                (
+                    and_(complete, _jobs.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])),
+                    JobStatus.DONE,
+                ),
+                (_jobs.status == JobStatus.QUEUED, JobStatus.RUNNING),
+                else_=_jobs.status,
+            ),
+            finished_at=case(
+                (complete, func.coalesce(_jobs.finished_at, literal(now, UTCDateTime()))),
+                else_=_jobs.finished_at,
+            ),
+            updated_at=now,
         )
         .returning(
-            _jobs.status,
-            _jobs.done + _jobs.failed - done - failed < _jobs.total,
-            _jobs.callback_url.is_not(None),
+            _jobs.id, _jobs.status, _jobs.done + _jobs.failed, _jobs.total, _jobs.callback_url
         )
     )
-
-
-_COUNT_ON_JOB = _count_statement()
-
-
-def _count_on_job(session: Session, job_id: uuid.UUID, done: int, failed: int) -> tuple[bool, bool]:
-    """Add to the job's counters, moving it to running, or to done when this completes
-    it; whether this call finished the job, and whether the job has a callback URL.
-    (Counters only grow towards ``total``, so exactly one update crosses it.)"""
-    row = session.execute(
-        _COUNT_ON_JOB,
-        {"job_id": job_id, "done_delta": done, "failed_delta": failed, "now": utcnow()},
-    ).first()
-    if row is None:
-        return False, False
-    return row[0] == JobStatus.DONE and bool(row[1]), bool(row[2])
+    finished = []
+    for job_id, job_status, counted, total, callback_url in session.execute(statement):
+        before = counted - sum(counts[job_id])
+        if job_status == JobStatus.DONE and before < total:
+            finished.append((job_id, callback_url is not None))
+    return sorted(finished)
 
 
 def get_verdict(*, session: Session, item_id: uuid.UUID) -> StoredVerdict | None:

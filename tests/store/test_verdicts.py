@@ -12,7 +12,14 @@ from guardq.store.enums import EscalationStatus, ItemStatus, JobStatus
 from guardq.store.escalations import get_escalation, list_escalations
 from guardq.store.jobs import get_job, list_results
 from guardq.store.models import Escalation, ReviewEvent, VerdictRecord
-from guardq.store.verdicts import get_verdict, record_item_failure, record_verdict
+from guardq.store.verdicts import (
+    ItemFailure,
+    NewVerdict,
+    get_verdict,
+    record_item_failure,
+    record_outcomes,
+    record_verdict,
+)
 from guardq.verdict import Verdict
 
 from .samples import ALLOW, BLOCK, CONTROVERSIAL, REVIEW, SAFE, UNSAFE, make_job
@@ -204,3 +211,42 @@ def test_workers_redelivering_every_item_concurrently_count_each_once(factory):
     assert count(factory, VerdictRecord) == 20
     progress = job_of(factory, job.id)
     assert (progress.status, progress.done, progress.failed) == (JobStatus.DONE, 20, 0)
+
+
+def test_one_batch_over_several_jobs_counts_each_and_finishes_those_it_completes(factory):
+    # One counter statement serves every job of a batch (a realtime batch holds one job
+    # per request): each job's counters move by its own items, and only the jobs this
+    # batch completes are reported finished, each once, with its callback flag.
+    done_here = make_job(factory, ["a1", "a2"], callback_url="http://hooks.example/a")
+    half_done = make_job(factory, ["b1", "b2", "b3"])
+    finished_before = make_job(factory, ["c1"], callback_url="http://hooks.example/c")
+    record(factory, finished_before.items[0].id)
+    record(factory, half_done.items[0].id)
+
+    def batch():
+        with session_scope(factory) as session:
+            return record_outcomes(
+                session=session,
+                verdicts=[
+                    NewVerdict(item.id, UNSAFE, BLOCK, "demo")
+                    for item in (*done_here.items, half_done.items[1], finished_before.items[0])
+                ],
+                failures=[ItemFailure(done_here.items[1].id, "engine: out of memory")],
+            )
+
+    outcome = batch()
+    again = batch()
+
+    assert outcome.finished_jobs == [done_here.id]
+    assert outcome.callback_jobs == [done_here.id]
+    assert again.finished_jobs == again.callback_jobs == []
+    counters = {
+        job.id: (progress.status, progress.done, progress.failed)
+        for job in (done_here, half_done, finished_before)
+        for progress in [job_of(factory, job.id)]
+    }
+    assert counters == {
+        done_here.id: (JobStatus.DONE, 2, 0),  # the verdict beats the failure in one batch
+        half_done.id: (JobStatus.RUNNING, 2, 0),
+        finished_before.id: (JobStatus.DONE, 1, 0),
+    }
