@@ -53,15 +53,11 @@ class Gathering(Task):
     _buffer: _Buffer | None = None
 
     def Strategy(self, task: Any, app: Any, consumer: Any):  # noqa: N802 (Celery's name)
-        # Celery asks again each time the worker (re)connects to the broker, after
-        # clearing its timer. What the old buffer holds is dropped, as Celery drops its
-        # own reserved messages then: it is unacknowledged, so Redis delivers it again.
-        if self._buffer is not None and self._buffer.requests:
-            log.warning(
-                "%s: %d buffered message(s) left for Redis to deliver again",
-                self.name,
-                len(self._buffer.requests),
-            )
+        # Celery asks again each time the worker reconnects to the broker. The old
+        # buffer's messages are dropped, as Celery drops the messages it holds then:
+        # they are unacknowledged, so Redis delivers them again.
+        if self._buffer is not None and (dropped := self._buffer.close()):
+            log.warning("%s: %d message(s) left for Redis to deliver again", self.name, dropped)
         self._buffer = _Buffer(self, app, consumer)
         return self._buffer.on_message
 
@@ -89,6 +85,8 @@ class _Buffer:
         self.task, self.app, self.consumer = task, app, consumer
         self.requests: list[Request] = []
         self.flush_timer: Any = None
+        # Messages with an ETA, each with its entry in the worker's timer.
+        self.held: dict[Request, Any] = {}
 
     def on_message(self, message, body, ack, reject, callbacks) -> None:
         # The consumer's handler for this task's messages (Celery's strategy interface).
@@ -113,9 +111,10 @@ class _Buffer:
         # Held outside the prefetch limit, as Celery holds any message with an ETA, so
         # that retries waiting for their turn do not stop the worker taking others.
         consumer.qos.increment_eventually()
-        consumer.timer.call_at(request.eta, self.due, (request,), priority=6)
+        self.held[request] = consumer.timer.call_at(request.eta, self.due, (request,), priority=6)
 
     def due(self, request: Request) -> None:
+        del self.held[request]
         self.consumer.qos.decrement_eventually()
         self.add(request)
 
@@ -134,6 +133,15 @@ class _Buffer:
         requests, self.requests = self.requests, []
         if requests:
             self.run(requests)
+
+    def close(self) -> int:
+        """Cancel the timer entries and drop the messages; how many were dropped."""
+        for entry in [self.flush_timer, *self.held.values()]:
+            if entry is not None:
+                entry.cancel()
+        dropped = len(self.requests) + len(self.held)
+        self.requests, self.held, self.flush_timer = [], {}, None
+        return dropped
 
     def run(self, requests: list[Request]) -> None:
         task, args = self.task, (requests,)
