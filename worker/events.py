@@ -12,7 +12,6 @@ text (``guardq.queue``).
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -61,7 +60,7 @@ def _gathered_call_started(task_id: str = "", task: Any = None, args: Any = None
     if requests:
         _started[task_id] = time.monotonic()
         for request in requests:
-            _send("task-started", request.id, pid=os.getpid())
+            _send("task-started", request.id)  # the dispatcher adds its pid
 
 
 @signals.task_postrun.connect

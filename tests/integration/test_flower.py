@@ -106,6 +106,7 @@ def test_flower_lists_a_jobs_tasks_as_succeeded(
         time.sleep(0.5)
     assert len(tasks) == 3, tasks
     assert {task["state"] for task in tasks.values()} == {"SUCCESS"}, tasks
+    assert all(task["received"] and task["started"] for task in tasks.values()), tasks
     assert {task["name"] for task in tasks.values()} == {"guardq.moderate_realtime"}
     assert {task["worker"] for task in tasks.values()} == {celery_worker.name}
     answer = httpx.get(f"{base}/api/tasks", auth=(USER, PASSWORD), timeout=10)
