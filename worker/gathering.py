@@ -1,13 +1,24 @@
 """Gathering messages into engine calls, by queue depth.
 
-``celery_batches.Batches`` buffers a task's messages and runs them as one call when
-``flush_every`` have arrived or every ``flush_interval`` seconds. ``Gathering`` adds the
-rule that keeps latency low when the worker is idle and calls big when it is busy: the
-buffer also runs as soon as the task's queue in Redis has nothing more waiting. A
-lone request runs at once; a backlog is taken ``flush_every`` messages at a time.
+A ``Gathering`` task is not run once per message: the worker buffers its messages and
+runs it once for all of them, ``run(requests)`` with their ``celery.worker.request.Request``
+objects (``.id``, ``.kwargs``, ``.delivery_info``...). The buffer runs when
+``flush_every`` messages are in it, when its oldest has waited ``flush_interval``
+seconds, and, the rule that keeps latency low when the worker is idle and calls big
+when it is busy, as soon as the task's queue in Redis has nothing more waiting
+(``flush_when_idle``): a lone request runs at once; a backlog is taken ``flush_every``
+messages at a time. ``flush_now()`` runs the buffer at once.
 
-The messages stay unacknowledged until their call returns (``task_acks_late``), so a
-worker that dies while they wait in the buffer loses none of them.
+The messages stay unacknowledged until their call has returned, or raised (the tasks
+retry by sending new messages: ``worker.tasks``), so a worker that dies while they wait
+in the buffer or run loses none of them: Redis delivers them again after the visibility
+timeout. A message sent with a countdown (guardq's retries) waits in the worker's timer
+until it is due, then joins the buffer.
+
+The call runs in the worker's own thread, as the solo pool runs every task (the
+moderation workers run no other pool: ``worker.celery_app``), between the
+``task_prerun`` and ``task_postrun`` signals that ``worker.events`` turns into each
+message's task events.
 """
 
 from __future__ import annotations
@@ -15,17 +26,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery_batches import Batches
+from celery import Task, signals, states
+from celery.exceptions import InvalidTaskError
+from celery.worker.request import Request
+from kombu.utils.uuid import uuid
 from redis import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
 
-class Gathering(Batches):
-    abstract = True
+class Gathering(Task):
+    # Callers send a message's kwargs; run() takes the gathered requests instead.
+    typing = False
     # The Redis list of the task's queue (kombu names it after the queue).
     queue_name = ""
+    flush_every = 10
+    flush_interval = 30.0
     # Run the buffer as soon as the queue is empty. Off for bulk work: a job's tasks
     # reach the queue one by one while the producer sends them, so the first would
     # run alone (a 64-item engine call, then the rest); the timer gathers them instead,
@@ -33,6 +50,21 @@ class Gathering(Batches):
     flush_when_idle = True
 
     _redis: Redis | None = None
+    _buffer: _Buffer | None = None
+
+    def Strategy(self, task: Any, app: Any, consumer: Any):  # noqa: N802 (Celery's name)
+        # Celery asks again each time the worker reconnects to the broker. The old
+        # buffer's messages are dropped, as Celery drops the messages it holds then:
+        # they are unacknowledged, so Redis delivers them again.
+        if self._buffer is not None and (dropped := self._buffer.close()):
+            log.warning("%s: %d message(s) left for Redis to deliver again", self.name, dropped)
+        self._buffer = _Buffer(self, app, consumer)
+        return self._buffer.on_message
+
+    def flush_now(self) -> None:
+        """Run what is buffered now, in this thread (nothing outside a worker)."""
+        if self._buffer is not None:
+            self._buffer.flush()
 
     def waiting(self) -> int:
         """Messages waiting in Redis for this task's queue (1 when Redis cannot say)."""
@@ -45,12 +77,92 @@ class Gathering(Batches):
         except RedisError:
             return 1  # unknown: let flush_every or the timer decide
 
-    def Strategy(self, task: Any, app: Any, consumer: Any):  # noqa: N802 (Celery's name)
-        handle = super().Strategy(task, app, consumer)
 
-        def handle_and_maybe_flush(message, body, ack, reject, callbacks, **kwargs) -> None:
-            handle(message, body, ack, reject, callbacks, **kwargs)
-            if task.flush_when_idle and not task._buffer.empty() and task.waiting() == 0:
-                task._do_flush()
+class _Buffer:
+    """One gathering task's messages on one broker connection of the worker."""
 
-        return handle_and_maybe_flush
+    def __init__(self, task: Gathering, app: Any, consumer: Any) -> None:
+        self.task, self.app, self.consumer = task, app, consumer
+        self.requests: list[Request] = []
+        self.flush_timer: Any = None
+        # Messages with an ETA, each with its entry in the worker's timer.
+        self.held: dict[Request, Any] = {}
+
+    def on_message(self, message, body, ack, reject, callbacks) -> None:
+        # The consumer's handler for this task's messages (Celery's strategy interface).
+        if body is not None:  # decoded by the consumer: a protocol 1 message
+            raise InvalidTaskError(f"{self.task.name} takes task protocol 2 messages only")
+        consumer = self.consumer
+        request = Request(
+            message,
+            on_ack=ack,
+            on_reject=reject,
+            app=self.app,
+            hostname=consumer.hostname,
+            eventer=consumer.event_dispatcher,
+            task=self.task,
+            connection_errors=consumer.connection_errors,
+            utc=self.app.uses_utc_timezone(),
+        )
+        signals.task_received.send(sender=consumer, request=request)
+        if request.eta is None:
+            self.add(request)
+            return
+        # Held outside the prefetch limit, as Celery holds any message with an ETA, so
+        # that retries waiting for their turn do not stop the worker taking others.
+        consumer.qos.increment_eventually()
+        self.held[request] = consumer.timer.call_at(request.eta, self.due, (request,), priority=6)
+
+    def due(self, request: Request) -> None:
+        del self.held[request]
+        self.consumer.qos.decrement_eventually()
+        self.add(request)
+
+    def add(self, request: Request) -> None:
+        self.requests.append(request)
+        task = self.task
+        if len(self.requests) >= task.flush_every or (task.flush_when_idle and task.waiting() == 0):
+            self.flush()
+        elif self.flush_timer is None:
+            self.flush_timer = self.consumer.timer.call_after(task.flush_interval, self.flush)
+
+    def flush(self) -> None:
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
+        requests, self.requests = self.requests, []
+        if requests:
+            self.run(requests)
+
+    def close(self) -> int:
+        """Cancel the timer entries and drop the messages; how many were dropped."""
+        for entry in [self.flush_timer, *self.held.values()]:
+            if entry is not None:
+                entry.cancel()
+        dropped = len(self.requests) + len(self.held)
+        self.requests, self.held, self.flush_timer = [], {}, None
+        return dropped
+
+    def run(self, requests: list[Request]) -> None:
+        task, args = self.task, (requests,)
+        call_id = uuid()  # the call's own: it runs many messages
+        signals.task_prerun.send(sender=task, task_id=call_id, task=task, args=args, kwargs={})
+        retval, state = None, states.FAILURE
+        try:
+            retval = task(requests)
+            state = states.SUCCESS
+        except Exception:
+            log.exception("%s: a call of %d gathered message(s) raised", task.name, len(requests))
+        finally:
+            signals.task_postrun.send(
+                sender=task,
+                task_id=call_id,
+                task=task,
+                args=args,
+                kwargs={},
+                retval=retval,
+                state=state,
+            )
+        # Not reached when the worker is exiting (SystemExit): Redis delivers them again.
+        for request in requests:
+            request.acknowledge()

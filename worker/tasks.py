@@ -9,8 +9,8 @@ busy worker feeds the engine big calls.
 
 Failures: a batch that raises (store unreachable, engine out of memory) is sent again
 as new messages, with backoff, up to ``MAX_ATTEMPTS``; then its items are marked failed.
-Batches acknowledges a gathered message even when its batch raised, so the retry must
-be ours rather than Celery's ``autoretry_for``.
+A gathered message is acknowledged even when its call raised (``worker.gathering``), so
+the retry must be ours rather than Celery's ``autoretry_for``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ RETRY_BASE_S = 5
 def moderate_bulk(requests: Sequence[Any]) -> None:
     # Realtime messages received just before these wait in their own buffer; the solo
     # pool would run this bulk batch first. Run them now instead.
-    moderate_realtime._do_flush()
+    moderate_realtime.flush_now()
     _run_batch(MODERATE_BULK, [request.kwargs for request in requests], yield_to=_realtime_waiting)
 
 
