@@ -7,7 +7,10 @@ objects (``.id``, ``.kwargs``, ``.delivery_info``...). The buffer runs when
 seconds, and, the rule that keeps latency low when the worker is idle and calls big
 when it is busy, as soon as the task's queue in Redis has nothing more waiting
 (``flush_when_idle``): a lone request runs at once; a backlog is taken ``flush_every``
-messages at a time. ``flush_now()`` runs the buffer at once.
+messages at a time. Right after a call, though, an empty queue may hold a buffer
+smaller than that call for up to ``linger`` seconds: that call's clients are about to
+send again, and one call for all of them costs the engine's and the store's fixed
+costs once instead of twice. ``flush_now()`` runs the buffer at once.
 
 The messages stay unacknowledged until their call has returned, or raised (the tasks
 retry by sending new messages: ``worker.tasks``), so a worker that dies while they wait
@@ -24,6 +27,7 @@ message's task events.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Task, signals, states
@@ -48,6 +52,12 @@ class Gathering(Task):
     # run alone (a 64-item engine call, then the rest); the timer gathers them instead,
     # at the cost of ``flush_interval`` for a lone bulk job.
     flush_when_idle = True
+    # With ``flush_when_idle``: how long an empty queue may hold back a buffer smaller
+    # than the previous call, right after that call. Its requests' clients send their
+    # next ones as the answers reach them, one API round trip apart; taken as they come
+    # they make a call of one or two, then another of the rest, paying a call's fixed
+    # cost (engine and store) twice. A lone client's calls are of one: never held.
+    linger = 0.0
 
     _redis: Redis | None = None
     _buffer: _Buffer | None = None
@@ -85,6 +95,8 @@ class _Buffer:
         self.task, self.app, self.consumer = task, app, consumer
         self.requests: list[Request] = []
         self.flush_timer: Any = None
+        # The previous call: how many messages it ran, and when it ended.
+        self.last_size, self.last_end = 0, 0.0
         # Messages with an ETA, each with its entry in the worker's timer.
         self.held: dict[Request, Any] = {}
 
@@ -121,10 +133,26 @@ class _Buffer:
     def add(self, request: Request) -> None:
         self.requests.append(request)
         task = self.task
-        if len(self.requests) >= task.flush_every or (task.flush_when_idle and task.waiting() == 0):
+        if len(self.requests) >= task.flush_every:
             self.flush()
+        elif task.flush_when_idle and task.waiting() == 0:
+            if not self.lingering():
+                self.flush()
+            elif self.flush_timer is None:
+                self.flush_timer = self.consumer.timer.call_after(task.linger, self.flush)
         elif self.flush_timer is None:
             self.flush_timer = self.consumer.timer.call_after(task.flush_interval, self.flush)
+
+    def lingering(self) -> bool:
+        """Whether to hold an idle queue's buffer for ``linger``: it is smaller than the
+        previous call, which ended within ``linger`` of now (else that call's clients
+        are not about to send)."""
+        linger = self.task.linger
+        return (
+            linger > 0
+            and len(self.requests) < self.last_size
+            and time.monotonic() - self.last_end < linger
+        )
 
     def flush(self) -> None:
         if self.flush_timer is not None:
@@ -166,3 +194,4 @@ class _Buffer:
         # Not reached when the worker is exiting (SystemExit): Redis delivers them again.
         for request in requests:
             request.acknowledge()
+        self.last_size, self.last_end = len(requests), time.monotonic()

@@ -31,6 +31,7 @@ from guardq.queue import (
     MODERATE_REALTIME,
     REALTIME,
     REALTIME_GATHER_INTERVAL_S,
+    REALTIME_LINGER_S,
     REALTIME_GATHER_MESSAGES,
     SEND_CALLBACK,
 )
@@ -77,6 +78,7 @@ def _realtime_waiting() -> bool:
     queue_name=REALTIME,
     flush_every=REALTIME_GATHER_MESSAGES,
     flush_interval=REALTIME_GATHER_INTERVAL_S,
+    linger=REALTIME_LINGER_S,
 )
 def moderate_realtime(requests: Sequence[Any]) -> None:
     _run_batch(MODERATE_REALTIME, [request.kwargs for request in requests])

@@ -69,3 +69,17 @@ def idle(requests) -> None:
 )
 def timer(requests) -> None:
     _call("timer", requests)
+
+
+# Runs as soon as its queue is empty, unless it holds fewer messages than its previous
+# call and that call ended under a second ago: then it lingers up to a second for more.
+@app.task(
+    name="gathered.linger",
+    base=Gathering,
+    queue_name="linger",
+    flush_every=100,
+    flush_interval=600,
+    linger=1.0,
+)
+def linger(requests) -> None:
+    _call("linger", requests)

@@ -114,7 +114,7 @@ def broker(make_redis_database):
 @pytest.fixture(scope="module")
 def worker(broker, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("gathering") / "gathering.log"
-    worker = CeleryWorker(broker.url, "every,idle,timer", log_path)
+    worker = CeleryWorker(broker.url, "every,idle,timer,linger", log_path)
     yield worker
     worker.kill()
 
@@ -152,6 +152,36 @@ def test_an_empty_queue_runs_the_buffer_at_once_and_a_backlog_runs_as_one_call(b
         broker.send("idle", key, n)
     wait_for(lambda: len(broker.calls(key)) == 2)
     assert numbers(broker.calls(key)) == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_right_after_a_call_a_smaller_buffer_lingers_for_that_calls_clients(broker, worker, key):
+    broker.send("linger", key, 0, sleep=2)
+    wait_for(lambda: broker.calls(key))
+    for n in (1, 2, 3):  # sent during the first call: a backlog, one call of three
+        broker.send("linger", key, n)
+    wait_for(lambda: len(broker.calls(key)) == 2)
+    # Right after a call of three, one message waits for more, and three run at once
+    # (well before the linger of a second is over).
+    broker.send("linger", key, 4)
+    time.sleep(0.3)
+    assert len(broker.calls(key)) == 2
+    broker.send("linger", key, 5)
+    sent = time.time()
+    broker.send("linger", key, 6)
+    wait_for(lambda: len(broker.calls(key)) == 3)
+    assert broker.calls(key)[2]["at"] - sent < 0.5
+    # A lone message after it waits out the linger, then runs alone.
+    sent = time.time()
+    broker.send("linger", key, 7)
+    wait_for(lambda: len(broker.calls(key)) == 4)
+    assert 0.9 < broker.calls(key)[3]["at"] - sent < 5
+    # Long after any call, nobody is about to send: a message runs at once.
+    time.sleep(1.5)
+    sent = time.time()
+    broker.send("linger", key, 8)
+    wait_for(lambda: len(broker.calls(key)) == 5)
+    assert broker.calls(key)[4]["at"] - sent < 0.5
+    assert numbers(broker.calls(key)) == [[0], [1, 2, 3], [4, 5, 6], [7], [8]]
 
 
 def test_the_timer_runs_a_buffer_that_nothing_else_would(broker, worker, key):
