@@ -31,8 +31,8 @@ from guardq.queue import (
     MODERATE_REALTIME,
     REALTIME,
     REALTIME_GATHER_INTERVAL_S,
-    REALTIME_LINGER_S,
     REALTIME_GATHER_MESSAGES,
+    REALTIME_LINGER_S,
     SEND_CALLBACK,
 )
 from guardq.store.db import get_session_factory, session_scope
