@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Characters of one JSONL or CSV line, CSV cell or Parquet cell that `guardq label`
     # reads; a longer one is refused naming its line (or row), never read into memory.
     label_max_line_chars: int = Field(default=10_000_000, ge=1024, le=1_000_000_000)
+    # Seconds an API process remembers a key it verified (0: ask the store each time):
+    # a revoked key, or new limits, take effect on every process within this.
+    key_cache_s: float = Field(default=2.0, ge=0, le=300)
     # How long POST /v1/moderations waits for its verdicts before answering 504.
     moderation_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # How long an escalated item's text is kept after its review decision.

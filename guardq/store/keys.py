@@ -24,7 +24,7 @@ KEY_MARK = "gq_"
 # few to matter for guessing (about 42 of 256 bits).
 PREFIX_LENGTH = len(KEY_MARK) + 7
 # No key guardq makes is this long; longer input is refused before hashing.
-_MAX_KEY_LENGTH = 128
+MAX_KEY_LENGTH = 128
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def create_api_key(
 
 def verify_api_key(*, session: Session, key: str) -> ApiKeyInfo | None:
     """The live (unrevoked) key matching ``key``, or None."""
-    if not key or len(key) > _MAX_KEY_LENGTH:
+    if not key or len(key) > MAX_KEY_LENGTH:
         return None
     # A row of the table, not an ORM object: this runs for every request.
     keys = ApiKey.__table__.c

@@ -1,5 +1,9 @@
-import pytest
+import time
 
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
 from guardq.store.keys import create_api_key, revoke_api_key
@@ -33,6 +37,35 @@ def test_a_revoked_key_is_401(client, factory):
         revoke_api_key(session=session, key_id=created.info.id)
     response = client.post("/v1/jobs", json=JOB, headers={"Authorization": f"Bearer {created.key}"})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("cache_s", [0, 0.5])
+def test_a_key_revoked_after_use_is_refused_within_the_key_cache_time(
+    settings, factory, redis, cache_s
+):
+    # An API process remembers a verified key for GUARDQ_KEY_CACHE_S: a revocation
+    # reaches it within that, and at once with 0.
+    with session_scope(factory) as session:
+        created = create_api_key(session=session, name="soon gone", role=KeyRole.PRODUCER)
+    headers = {"Authorization": f"Bearer {created.key}"}
+    app = create_app(settings.model_copy(update={"key_cache_s": cache_s}), session_factory=factory)
+    with TestClient(app) as client:
+        assert client.post("/v1/jobs", json=JOB, headers=headers).status_code == 202
+        with session_scope(factory) as session:
+            revoke_api_key(session=session, key_id=created.info.id)
+        revoked = time.monotonic()
+        answers = [client.post("/v1/jobs", json=JOB, headers=headers).status_code]
+        while answers[-1] == 202 and time.monotonic() - revoked < cache_s + 2:
+            time.sleep(0.05)
+            answers.append(client.post("/v1/jobs", json=JOB, headers=headers).status_code)
+        refused_after = time.monotonic() - revoked
+    assert answers[-1] == 401, answers
+    assert set(answers[:-1]) <= {202}
+    if cache_s:
+        assert answers[0] == 202  # remembered: the store was not asked again
+        assert refused_after < cache_s + 0.5
+    else:
+        assert answers == [401]
 
 
 @pytest.mark.parametrize("path", ["/v1/jobs", "/v1/moderations"])

@@ -99,7 +99,10 @@ def test_items_per_minute_count_every_item_of_realtime_and_bulk_jobs(
     settings, factory, redis, producer
 ):
     key_id, headers = _key(factory, ipm=5)
-    with TestClient(create_app(settings, session_factory=factory)) as client:
+    # New limits reach an API process within GUARDQ_KEY_CACHE_S (tests/api/test_auth.py);
+    # none here, so that the lifted limit applies to the very next request.
+    fresh = settings.model_copy(update={"key_cache_s": 0})
+    with TestClient(create_app(fresh, session_factory=factory)) as client:
         first = client.post("/v1/jobs", json=_job(3, "bulk"), headers=headers)
         assert first.status_code == 202, first.text
         assert first.headers["x-ratelimit-limit-tokens"] == "5"
