@@ -14,8 +14,19 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import Integer, Uuid, and_, case, column, func, literal, select, update, values
+from sqlalchemy import (
+    Integer,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from guardq.policy import Action, Decision
@@ -351,34 +362,61 @@ def _recorded_items(session: Session, item_ids: list[uuid.UUID]) -> set[uuid.UUI
     return found
 
 
+# Jobs one counter statement takes; a batch over more jobs (bulk work of many small
+# jobs) takes one statement per this many.
+_JOBS_PER_COUNT = 32
+
+
 def _count_on_jobs(
     session: Session, counts: Mapping[uuid.UUID, list[int]]
 ) -> list[tuple[uuid.UUID, bool]]:
     """Add each job's [done, failed] deltas to its counters in one UPDATE ... FROM
-    (VALUES ...), moving it to running, or to done when this completes it; the jobs
+    (the deltas as rows), moving it to running, or to done when this completes it; the jobs
     this call finished (in id order), each with whether it has a callback URL.
 
-    One statement whatever the number of jobs: a realtime batch holds up to one job per
-    request, and a statement each was a round trip each. Counters only grow towards
-    ``total``, so exactly one update crosses it: the one whose total before its own
-    deltas (the new one less them) was short of it. That is worked out here rather than
-    in RETURNING, where SQLite may not name the VALUES table.
+    One statement for up to ``_JOBS_PER_COUNT`` jobs: a realtime batch holds up to one
+    job per request, and a statement each was a round trip each. Counters only grow
+    towards ``total``, so exactly one update crosses it: the one whose total before its
+    own deltas (the new one less them) was short of it. That is worked out here rather
+    than in RETURNING, where SQLite may not name the VALUES table.
     """
-    if not counts:
-        return []
-    deltas = values(
-        column("job_id", Uuid),
-        column("done_delta", Integer),
-        column("failed_delta", Integer),
-        name="deltas",
-    ).data([(job_id, done, failed) for job_id, (done, failed) in sorted(counts.items())])
-    # As a CTE, whose column list SQLite reads too (it has no "AS name (columns)").
-    deltas = deltas.cte("deltas")
-    now = utcnow()
+    ordered = sorted(counts.items())
+    finished = []
+    for start in range(0, len(ordered), _JOBS_PER_COUNT):
+        part = ordered[start : start + _JOBS_PER_COUNT]
+        parameters: dict[str, object] = {"now": utcnow()}
+        for row, (job_id, (done, failed)) in enumerate(part):
+            parameters.update({f"job_{row}": job_id, f"done_{row}": done, f"failed_{row}": failed})
+        for job_id, job_status, counted, total, callback_url in session.execute(
+            _count_statement(len(part)), parameters
+        ):
+            before = counted - sum(counts[job_id])
+            if job_status == JobStatus.DONE and before < total:
+                finished.append((job_id, callback_url is not None))
+    return sorted(finished)
+
+
+@cache
+def _count_statement(rows: int):
+    # Built once per number of jobs, of bound parameters only: the same statement
+    # object keeps its cache key, so SQLAlchemy compiles it once, not per batch.
+    # SELECT ... UNION ALL SELECT ... rather than VALUES: SQLAlchemy caches no VALUES
+    # statement, and SQLite would name its columns column1, column2...
+    deltas = union_all(
+        *(
+            select(
+                bindparam(f"job_{row}", type_=Uuid).label("job_id"),
+                bindparam(f"done_{row}", type_=Integer).label("done_delta"),
+                bindparam(f"failed_{row}", type_=Integer).label("failed_delta"),
+            )
+            for row in range(rows)
+        )
+    ).cte("deltas")
+    now = bindparam("now", type_=UTCDateTime())
     complete = (
         _jobs.done + deltas.c.done_delta + _jobs.failed + deltas.c.failed_delta >= _jobs.total
     )
-    statement = (
+    return (
         update(Job.__table__)
         .where(_jobs.id == deltas.c.job_id)
         .values(
@@ -393,8 +431,7 @@ def _count_on_jobs(
                 else_=_jobs.status,
             ),
             finished_at=case(
-                (complete, func.coalesce(_jobs.finished_at, literal(now, UTCDateTime()))),
-                else_=_jobs.finished_at,
+                (complete, func.coalesce(_jobs.finished_at, now)), else_=_jobs.finished_at
             ),
             updated_at=now,
         )
@@ -402,12 +439,6 @@ def _count_on_jobs(
             _jobs.id, _jobs.status, _jobs.done + _jobs.failed, _jobs.total, _jobs.callback_url
         )
     )
-    finished = []
-    for job_id, job_status, counted, total, callback_url in session.execute(statement):
-        before = counted - sum(counts[job_id])
-        if job_status == JobStatus.DONE and before < total:
-            finished.append((job_id, callback_url is not None))
-    return sorted(finished)
 
 
 def get_verdict(*, session: Session, item_id: uuid.UUID) -> StoredVerdict | None:

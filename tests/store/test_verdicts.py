@@ -250,3 +250,14 @@ def test_one_batch_over_several_jobs_counts_each_and_finishes_those_it_completes
         half_done.id: (JobStatus.RUNNING, 2, 0),
         finished_before.id: (JobStatus.DONE, 1, 0),
     }
+
+
+def test_a_batch_over_more_jobs_than_one_counter_statement_takes_finishes_each(factory):
+    jobs = [make_job(factory, [f"text {n}"]) for n in range(70)]  # three statements
+    with session_scope(factory) as session:
+        outcome = record_outcomes(
+            session=session,
+            verdicts=[NewVerdict(job.items[0].id, SAFE, ALLOW, "demo") for job in jobs],
+        )
+    assert outcome.finished_jobs == sorted(job.id for job in jobs)
+    assert {job_of(factory, job.id).status for job in jobs} == {JobStatus.DONE}
