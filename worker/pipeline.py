@@ -14,9 +14,10 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -155,6 +156,13 @@ class _Pending:
         )
 
 
+@cache
+def _writer() -> ThreadPoolExecutor:
+    """The process's one writer thread, started once (a thread per batch cost a start,
+    ~1 ms, on every realtime call); one thread, so commits keep their order."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="guardq-writer")
+
+
 def process_items(
     items: Sequence[WorkItem],
     *,
@@ -227,10 +235,11 @@ def process_items(
         )  # fmt: skip
         report.add(judged, outcome)
 
-    # One writer thread: commits stay in order, and the engine (which releases the GIL
-    # in its kernels) runs the next part meanwhile.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="guardq-writer") as writer:
-        writes = [writer.submit(write, ready)] if ready else []
+    # The writer thread commits in order while the engine (which releases the GIL in its
+    # kernels) runs the next part.
+    writer = _writer()
+    writes = [writer.submit(write, ready)] if ready else []
+    try:
         keys = list(to_infer)
         part_items = part_items or part_size(engine)
         for span in _parts(len(keys), part_items):
@@ -254,8 +263,12 @@ def process_items(
                     for p in repeats.get(key, ())
                 ]
             writes.append(writer.submit(write, judged))
-        for future in writes:
-            future.result()  # the first failure, raised here for the caller's retry
+    finally:
+        # Even when the engine raised: the caller retries only once what was handed to
+        # the writer is committed or has failed.
+        wait(writes)
+    for future in writes:
+        future.result()  # the first failure, raised here for the caller's retry
     report.total_s = time.perf_counter() - started
     return report
 
