@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from guardq.store.dialects import insert_ignoring_duplicates, insert_ignoring_many
@@ -38,17 +38,25 @@ def get_cached_verdicts(
     found: dict[str, CachedVerdict] = {}
     if not wanted:
         return found
-    # Rows of the table, not ORM objects: a lookup runs for every job submitted.
-    table = VerdictCacheEntry.__table__
     for start in range(0, len(wanted), _LOOKUP_BATCH):
-        query = select(table).where(
-            table.c.model_id == model_id,
-            table.c.mode == mode,
-            table.c.content_sha256.in_(wanted[start : start + _LOOKUP_BATCH]),
-        )
-        for entry in session.execute(query):
+        parameters = {
+            "model_id": model_id,
+            "mode": mode,
+            "hashes": wanted[start : start + _LOOKUP_BATCH],
+        }
+        for entry in session.execute(_LOOKUP, parameters):
             found[entry.content_sha256] = _cached(entry)
     return found
+
+
+# Rows of the table, not ORM objects, and a statement built once (its hash list an
+# expanding parameter): a lookup runs for every job submitted.
+_table = VerdictCacheEntry.__table__
+_LOOKUP = select(_table).where(
+    _table.c.model_id == bindparam("model_id"),
+    _table.c.mode == bindparam("mode"),
+    _table.c.content_sha256.in_(bindparam("hashes", expanding=True)),
+)
 
 
 def put_cached_verdicts(
