@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from guardq.inputs import ModerationInput, PromptInput, ResponseInput, coerce_inputs
@@ -289,27 +289,31 @@ def record_failures(
     return report
 
 
+# Built once (the ids an expanding parameter): a statement built per batch cost a
+# share of every realtime call.
+_ITEMS_TO_JUDGE = (
+    select(
+        Item.id.label("item_id"),
+        Item.job_id,
+        Item.content_sha256,
+        Job.model_id,
+        Job.retain_text,
+        Job.priority,
+        VerdictRecord.id.label("verdict_id"),
+    )
+    .join(Job, Job.id == Item.job_id)
+    .outerjoin(VerdictRecord, VerdictRecord.item_id == Item.id)
+    .where(Item.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def _unrecorded(
     session: Session, items: Sequence[WorkItem], model_id: str, report: BatchReport
 ) -> tuple[list[_Pending], list[tuple[_Pending, str]]]:
     """The items still to judge, re-read from the store (the message is not the truth),
     and those that cannot be judged, each with the reason (never quoting content)."""
     ids = [item.item_id for item in items]
-    query = (
-        select(
-            Item.id.label("item_id"),
-            Item.job_id,
-            Item.content_sha256,
-            Job.model_id,
-            Job.retain_text,
-            Job.priority,
-            VerdictRecord.id.label("verdict_id"),
-        )
-        .join(Job, Job.id == Item.job_id)
-        .outerjoin(VerdictRecord, VerdictRecord.item_id == Item.id)
-        .where(Item.id.in_(ids))
-    )
-    rows = {row.item_id: row for row in session.execute(query)}
+    rows = {row.item_id: row for row in session.execute(_ITEMS_TO_JUDGE, {"ids": ids})}
     pending, rejected, seen = [], [], set()
     for item in items:
         row = rows.get(item.item_id)

@@ -321,10 +321,8 @@ _items = Item.__table__.c
 
 def _lock_jobs(session: Session, job_ids: list[uuid.UUID]) -> None:
     # SQLite has no row locks (one writer at a time holds the whole file).
-    query = select(_jobs.id).where(_jobs.id.in_(job_ids)).order_by(_jobs.id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    session.execute(query).all()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    session.execute(_LOCK_JOBS if postgres else _READ_JOBS, {"ids": job_ids}).all()
 
 
 def _move_items(
@@ -339,16 +337,31 @@ def _move_items(
     moved: set[uuid.UUID] = set()
     ordered = sorted(item_ids)  # row locks in one order, whoever writes
     for start in range(0, len(ordered), _ROWS_PER_STATEMENT):
-        moved.update(
-            session.scalars(
-                update(Item.__table__)
-                .where(_items.id.in_(ordered[start : start + _ROWS_PER_STATEMENT]))
-                .where(_items.status == before)
-                .values(status=after, error=error, updated_at=utcnow())
-                .returning(_items.id)
-            )
-        )
+        parameters = {
+            "ids": ordered[start : start + _ROWS_PER_STATEMENT],
+            "before": before,
+            "after": after,
+            "error": error,
+            "now": utcnow(),
+        }
+        moved.update(session.scalars(_MOVE_ITEMS, parameters))
     return moved
+
+
+# The batch's statements that do not depend on its size are built once, their values
+# passed as parameters (lists as expanding ones): building them per batch cost a share of
+# every realtime call.
+_READ_JOBS = (
+    select(_jobs.id).where(_jobs.id.in_(bindparam("ids", expanding=True))).order_by(_jobs.id)
+)
+_LOCK_JOBS = _READ_JOBS.with_for_update()
+_MOVE_ITEMS = (
+    update(Item.__table__)
+    .where(_items.id.in_(bindparam("ids", expanding=True)))
+    .where(_items.status == bindparam("before"))
+    .values(status=bindparam("after"), error=bindparam("error"), updated_at=bindparam("now"))
+    .returning(_items.id)
+)
 
 
 def _recorded_items(session: Session, item_ids: list[uuid.UUID]) -> set[uuid.UUID]:
