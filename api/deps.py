@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from cachetools import TTLCache
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,33 +50,38 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _KEYS_REMEMBERED = 4096
 
 
-def _verified_key(
+async def _verified_key(
     factory: sessionmaker[Session],
     presented: str | None,
     request: Request,
     send: str = "the header 'Authorization: Bearer <key>'",
 ) -> ApiKeyInfo:
     """The presented key, live; 401 when it is missing, unknown or revoked, 429 when it
-    is over its requests-per-minute limit (``api.ratelimit``)."""
+    is over its requests-per-minute limit (``api.ratelimit``).
+
+    On the event loop: a remembered key costs no thread-pool round trip; only the store
+    and Redis are asked from the pool."""
     if presented is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             f"missing API key: send {send}",
             headers=_CHALLENGE,
         )
-    key = _remembered_key(request.app.state, factory, presented)
+    state = request.app.state
+    key = _recalled_key(state, presented)
+    if key is None:
+        key = await run_in_threadpool(_looked_up_key, state, factory, presented)
     if key is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_CHALLENGE
         )
-    charge(request, key, REQUESTS, 1)
+    if key.rpm is not None:  # a limit is counted in Redis
+        await run_in_threadpool(charge, request, key, REQUESTS, 1)
     return key
 
 
-def _remembered_key(
-    state: Any, factory: sessionmaker[Session], presented: str
-) -> ApiKeyInfo | None:
-    """The live key ``presented`` names, as the store said at most ``key_cache_s`` ago.
+def _key_cache(state: Any) -> tuple[TTLCache, Lock] | None:
+    """This process's memory of verified keys (None with ``key_cache_s`` 0).
 
     Asking the store was a transaction per request, ~15% of the API's CPU at 16
     concurrent realtime clients. Only keys found are remembered (an unknown key asks
@@ -84,30 +90,44 @@ def _remembered_key(
     cache = getattr(state, "key_cache", None)
     if cache is None and ttl > 0:
         cache = state.key_cache = (TTLCache(maxsize=_KEYS_REMEMBERED, ttl=ttl), Lock())
-    digest = key_sha256(presented) if len(presented) <= MAX_KEY_LENGTH else None
-    if cache is not None and digest is not None:
-        remembered, lock = cache
-        with lock:  # the sync dependencies run on the thread pool
-            key = remembered.get(digest)
-        if key is not None:
-            return key
+    return cache
+
+
+def _digest(presented: str) -> str | None:
+    return key_sha256(presented) if len(presented) <= MAX_KEY_LENGTH else None
+
+
+def _recalled_key(state: Any, presented: str) -> ApiKeyInfo | None:
+    """The live key ``presented`` names, as the store said at most ``key_cache_s`` ago."""
+    cache, digest = _key_cache(state), _digest(presented)
+    if cache is None or digest is None:
+        return None
+    remembered, lock = cache
+    with lock:  # written from the thread pool
+        return remembered.get(digest)
+
+
+def _looked_up_key(state: Any, factory: sessionmaker[Session], presented: str) -> ApiKeyInfo | None:
+    """The live key ``presented`` names, from the store, remembered if found."""
     # A short transaction of its own: a route that then waits (POST /v1/moderations)
     # must not hold a connection idle in a transaction.
     with session_scope(factory) as session:
         key = verify_api_key(session=session, key=presented)
+    cache, digest = _key_cache(state), _digest(presented)
     if key is not None and cache is not None and digest is not None:
+        remembered, lock = cache
         with lock:
             remembered[digest] = key
     return key
 
 
-def current_key(
+async def current_key(
     factory: FactoryDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     request: Request,
 ) -> ApiKeyInfo:
     """The caller's live API key (``Authorization: Bearer``)."""
-    return _verified_key(factory, credentials.credentials if credentials else None, request)
+    return await _verified_key(factory, credentials.credentials if credentials else None, request)
 
 
 # LiteLLM's generic guardrail sends its configured api_key as this header.
@@ -116,7 +136,7 @@ _x_api_key = APIKeyHeader(
 )
 
 
-def gateway_key(
+async def gateway_key(
     factory: FactoryDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_x_api_key)],
@@ -125,7 +145,7 @@ def gateway_key(
     """The caller's key from ``Authorization: Bearer`` or, failing that, ``x-api-key``."""
     presented = credentials.credentials if credentials else header_key
     send = "the header 'x-api-key: <key>' or 'Authorization: Bearer <key>'"
-    return _verified_key(factory, presented, request, send)
+    return await _verified_key(factory, presented, request, send)
 
 
 CurrentKey = Annotated[ApiKeyInfo, Depends(current_key)]
@@ -138,7 +158,7 @@ def require_role(
     the others."""
     allowed = " or ".join(role.value for role in roles)
 
-    def check(key: ApiKeyInfo) -> ApiKeyInfo:
+    async def check(key: ApiKeyInfo) -> ApiKeyInfo:  # on the loop: no thread hop
         if key.role not in roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
