@@ -1,8 +1,8 @@
 """Task events for gathered messages, so that Flower shows guardq's tasks.
 
 Celery's own worker sends task-received, -started and -succeeded for each message it
-runs; a gathering task (``worker.gathering``, on celery-batches) takes its messages
-past that path and runs many in one call, so nothing would say what became of them.
+runs; a gathering task (``worker.gathering``) takes its messages past that path and
+runs many in one call, so nothing would say what became of them.
 These signal handlers send the same events for each gathered message: received when it
 is buffered, started when its call begins, succeeded or failed when the call returns,
 through the worker's own event dispatcher (enabled by ``worker_send_task_events``). The
@@ -60,7 +60,7 @@ def _gathered_call_started(task_id: str = "", task: Any = None, args: Any = None
     if requests:
         _started[task_id] = time.monotonic()
         for request in requests:
-            _send("task-started", request.id)  # the dispatcher adds its pid itself
+            _send("task-started", request.id)  # the dispatcher adds its pid
 
 
 @signals.task_postrun.connect
