@@ -391,7 +391,7 @@ def _count_on_jobs(
     job per request, and a statement each was a round trip each. Counters only grow
     towards ``total``, so exactly one update crosses it: the one whose total before its
     own deltas (the new one less them) was short of it. That is worked out here rather
-    than in RETURNING, where SQLite may not name the VALUES table.
+    than in RETURNING, where SQLite may not name the deltas' CTE.
     """
     ordered = sorted(counts.items())
     finished = []
