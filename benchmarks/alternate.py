@@ -16,11 +16,11 @@ many of the rounds it won.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+from embedded import child_json
 
 # (label, path into the JSON figures, whether bigger is better)
 FIGURES = [
@@ -49,15 +49,8 @@ def run_once(tree: Path, pipeline_args: list[str]) -> dict:
     script = tree / "benchmarks" / "pipeline.py"
     if not script.is_file():
         raise SystemExit(f"alternate: {tree} has no benchmarks/pipeline.py")
-    done = subprocess.run(
-        [sys.executable, str(script), *pipeline_args, "--json"],
-        cwd=tree,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"alternate: pipeline.py in {tree} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    argv = [sys.executable, str(script), *pipeline_args, "--json"]
+    return child_json(argv, what=f"pipeline.py in {tree}", cwd=tree)
 
 
 def main(argv: list[str] | None = None) -> int:

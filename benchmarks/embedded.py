@@ -61,19 +61,21 @@ def write_jsonl(path: Path, texts: list[str]) -> Path:
     return path
 
 
+def child_json(argv: list[str], *, what: str, cwd: Path, env: dict[str, str] | None = None) -> dict:
+    """The JSON object a measuring child prints last; RuntimeError naming ``what`` (with
+    the end of its stderr) when it fails."""
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def engine_alone(model: str, inputs: Path, *, device: str, dtype: str | None) -> dict:
     """Items/s of the engine alone on the texts of ``inputs``, measured in a child process."""
     argv = [sys.executable, __file__, "--model", model, "--engine-only", str(inputs)]
-    done = subprocess.run(
-        argv,
-        env=child_env(device, dtype, embedded=True),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    return child_json(
+        argv, what="engine alone", cwd=REPO, env=child_env(device, dtype, embedded=True)
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"engine alone failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _measure_engine(model: str, inputs: Path) -> dict:
