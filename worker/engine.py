@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 
 import torch
 from transformers import PreTrainedModel
@@ -145,17 +147,41 @@ class GuardEngine:
         bad input. An answer that does not parse gives a verdict with ``severity=None``
         and the reason in ``error``: it is never read as Safe.
         """
-        started = time.perf_counter()
+        tally = _Tally(started=time.perf_counter())
         items = coerce_inputs(inputs)
+        verdicts: list[Verdict | None] = [None] * len(items)
+        for ready in self._stream(items, tally):
+            for index, verdict in ready:
+                verdicts[index] = verdict
+        return Moderation(verdicts, tally.timings(len(items)))
+
+    def stream(self, inputs: object) -> Iterator[list[tuple[int, Verdict]]]:
+        """Moderate ``inputs`` as ``moderate`` does, handing verdicts over as they are
+        ready: after each decode wave, the items all of whose windows are judged, as
+        ``(index into inputs, verdict)`` pairs; every index once in all.
+
+        The caller may store one wave's verdicts while the next wave runs, and may stop
+        early by closing the generator (what was not handed over was not judged). One
+        stream over many items decodes as fast as one ``moderate`` call over them all;
+        the same items in several calls do not, since every call ends in a part-filled
+        wave. Bad inputs raise ``ValueError`` here, before anything runs."""
+        tally = _Tally(started=time.perf_counter())
+        return self._stream(coerce_inputs(inputs), tally)
+
+    @contextmanager
+    def _running(self, items: int) -> Iterator[None]:
+        """Inference mode for the model's work, and out-of-memory errors made ours.
+        Entered per step, never across a ``yield``: inference mode is per thread, and
+        the caller's code runs between the steps of a stream."""
         try:
             with torch.inference_mode():
-                return self._moderate(items, started)
+                yield
         except torch.OutOfMemoryError as exc:
             if self.placement.device.type == "cuda":
                 # Give the failed batch's memory back so the worker can take the next one.
                 torch.cuda.empty_cache()
             raise EngineOutOfMemoryError(
-                f"moderating {len(items)} item(s) on {self.placement.device}", str(exc)
+                f"moderating {items} item(s) on {self.placement.device}", str(exc)
             ) from exc
 
     def _prefix(self, mode: Mode) -> tuple[Prefix, PrefixKV]:
@@ -185,22 +211,24 @@ class GuardEngine:
             planned.append(PlannedUnit(unit=unit, prefix=prefix, own_ids=own))
         return planned
 
-    def _moderate(self, items: list, started: float) -> Moderation:
+    def _stream(self, items: list, tally: _Tally) -> Iterator[list[tuple[int, Verdict]]]:
         params = self.params
-        planned = self.plan(items)
+        with self._running(len(items)):
+            planned = self.plan(items)
         units = [p.unit for p in planned]
         # Units grouped by the header cache they reuse (None: none, run whole).
         groups: dict[Mode | None, list[tuple[int, list[int]]]] = defaultdict(list)
         for index, p in enumerate(planned):
             groups[p.prefix.mode if p.prefix else None].append((index, p.own_ids))
-        cached_tokens = sum(len(p.prefix) for p in planned if p.prefix)
-        planned_at = time.perf_counter()
+        # Per item, its units in order, and how many are still to be judged.
+        item_units: list[list[int]] = [[] for _ in items]
+        for index, unit in enumerate(units):
+            item_units[unit.item].append(index)
+        waiting = [len(indices) for indices in item_units]
+        tally.planned(planned, groups)
 
         generations: dict[int, Generation] = {}
-        times = BatchTimes()
-        batch_count = 0
         for mode, members in groups.items():
-            kv = self._prefix(mode)[1] if mode is not None else None
             lengths = [len(ids) for _, ids in members]
             batches = pack(
                 lengths, budget=params.max_batch_tokens, max_new_tokens=params.max_new_tokens
@@ -211,50 +239,40 @@ class GuardEngine:
                 max_new_tokens=params.max_new_tokens,
                 limit=_WAVE_BATCHES * params.max_batch_tokens,
             ):
-                results = generate(
-                    self._forward,
-                    [[[members[i][1] for i in group] for group in batch] for batch in wave],
-                    kv,
-                    max_new_tokens=params.max_new_tokens,
-                    eos_ids=self._eos,
-                    severity=self._severity,
-                    ignore_eos=params.ignore_eos,
-                    merge_limit=params.max_batch_tokens,
-                    times=times,
-                    drafts=self._drafts.setdefault(mode, Drafts()) if params.drafts else None,
-                )
-                batch_count += len(wave)
+                with self._running(len(items)):
+                    kv = self._prefix(mode)[1] if mode is not None else None
+                    results = generate(
+                        self._forward,
+                        [[[members[i][1] for i in group] for group in batch] for batch in wave],
+                        kv,
+                        max_new_tokens=params.max_new_tokens,
+                        eos_ids=self._eos,
+                        severity=self._severity,
+                        ignore_eos=params.ignore_eos,
+                        merge_limit=params.max_batch_tokens,
+                        times=tally.times,
+                        drafts=self._drafts.setdefault(mode, Drafts()) if params.drafts else None,
+                    )
+                tally.batches += len(wave)
+                finishing = time.perf_counter()
+                ready = []
                 order = [i for batch in wave for group in batch for i in group]
                 for i, result in zip(order, results, strict=True):
-                    generations[members[i][0]] = result
-        generated = time.perf_counter()
-
-        verdicts = self._finish(items, units, generations)
-        finished = time.perf_counter()
-        timings = Timings(
-            total_s=finished - started,
-            plan_s=planned_at - started,
-            prefill_s=times.prefill_s,
-            decode_s=times.decode_s,
-            finish_s=finished - generated,
-            items=len(items),
-            units=len(units),
-            batches=batch_count,
-            decode_steps=times.steps,
-            own_tokens=sum(len(ids) for members in groups.values() for _, ids in members),
-            cached_tokens=cached_tokens,
-            generated_tokens=sum(len(g.token_ids) + g.ended for g in generations.values()),
-            uncached_units=len(groups.get(None, ())),
-        )
-        return Moderation(verdicts, timings)
-
-    def _finish(
-        self, items: list, units: list[Unit], generations: dict[int, Generation]
-    ) -> list[Verdict]:
-        chunks: list[list[Verdict]] = [[] for _ in items]
-        for index, unit in enumerate(units):
-            chunks[unit.item].append(self._chunk_verdict(unit, generations[index]))
-        return [aggregate(item_chunks) for item_chunks in chunks]
+                    unit_index = members[i][0]
+                    generations[unit_index] = result
+                    tally.generated_tokens += len(result.token_ids) + result.ended
+                    item = units[unit_index].item
+                    waiting[item] -= 1
+                    if not waiting[item]:
+                        chunks = [
+                            self._chunk_verdict(units[u], generations.pop(u))
+                            for u in item_units[item]
+                        ]
+                        ready.append((item, aggregate(chunks)))
+                tally.finish_s += time.perf_counter() - finishing
+                if ready:
+                    yield ready
+        tally.ended = time.perf_counter()
 
     def _chunk_verdict(self, unit: Unit, generation: Generation) -> Verdict:
         text = self.tokenizer.decode(generation.token_ids, skip_special_tokens=True)
@@ -269,3 +287,45 @@ class GuardEngine:
         if self._severity.ids is not None:
             scores = self._severity.pick(self.tokenizer, generation.token_ids, generation.hits)
         return replace(verdict, span=unit.span, scores=scores)
+
+
+@dataclass
+class _Tally:
+    """What one ``moderate`` call or stream did and where its time went, gathered as
+    it runs (``Timings`` when it is done)."""
+
+    started: float
+    planned_at: float = 0.0
+    ended: float = 0.0
+    finish_s: float = 0.0
+    times: BatchTimes = field(default_factory=BatchTimes)
+    batches: int = 0
+    units: int = 0
+    own_tokens: int = 0
+    cached_tokens: int = 0
+    generated_tokens: int = 0
+    uncached_units: int = 0
+
+    def planned(self, planned: list[PlannedUnit], groups: dict) -> None:
+        self.planned_at = time.perf_counter()
+        self.units = len(planned)
+        self.own_tokens = sum(len(p.own_ids) for p in planned)
+        self.cached_tokens = sum(len(p.prefix) for p in planned if p.prefix)
+        self.uncached_units = len(groups.get(None, ()))
+
+    def timings(self, items: int) -> Timings:
+        return Timings(
+            total_s=(self.ended or time.perf_counter()) - self.started,
+            plan_s=self.planned_at - self.started,
+            prefill_s=self.times.prefill_s,
+            decode_s=self.times.decode_s,
+            finish_s=self.finish_s,
+            items=items,
+            units=self.units,
+            batches=self.batches,
+            decode_steps=self.times.steps,
+            own_tokens=self.own_tokens,
+            cached_tokens=self.cached_tokens,
+            generated_tokens=self.generated_tokens,
+            uncached_units=self.uncached_units,
+        )

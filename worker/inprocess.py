@@ -3,8 +3,8 @@
 With no broker configured, ``guardq label`` (and ``guardq demo``) create their jobs in
 the audit store (SQLite unless ``GUARDQ_DATABASE_URL`` says otherwise) and hand the
 items straight to ``worker.pipeline.process_items``, as a Celery task would. A job is a
-whole window of records: ``process_items`` cuts it into engine calls itself and commits
-one call's verdicts while the engine runs the next. The jobs run one after another on a
+whole window of records: ``process_items`` streams it through the engine and commits
+one wave's verdicts while the engine runs the next. The jobs run one after another on a
 thread of their own, so that the caller writes the last window and reads the next one
 while the engine judges this one.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
@@ -23,7 +23,7 @@ from guardq.store.db import create_db_engine, resolve_url, session_factory, sess
 from guardq.store.enums import Priority
 from guardq.store.jobs import ItemResult, NewItem, create_job
 from guardq.store.migrate import upgrade_database
-from guardq.verdict import Mode
+from guardq.verdict import Mode, Verdict
 from worker.engine import GuardEngine
 from worker.pipeline import WorkItem
 from worker.runtime import Runtime, build_runtime
@@ -101,23 +101,26 @@ _malloc_trim = _find_malloc_trim()
 
 
 class _ReleasingEngine:
-    """``engine``, handing the heap pages its call freed back to the OS after each call.
+    """``engine``, handing the heap pages its waves freed back to the OS after each one.
 
-    On the CPU an engine call allocates its tensors from the C heap, in sizes that
+    On the CPU an engine wave allocates its tensors from the C heap, in sizes that
     change from wave to wave; glibc keeps what they free as holes it seldom reuses, so
     a long run keeps growing (the demo model alone: 2.3 GB after 40,000 rows, still
-    climbing). Trimmed after each call, the process stays at what one call needs
+    climbing). Trimmed after each wave, the process stays at what one wave needs
     (``guardq label`` on 10,000 demo rows: 1.5 GB at peak instead of 2.0 GB, about
     0.95 GB between calls however long the file); the cost, pages faulted in again by
-    the next call, was within the noise of the throughput measurements.
+    the next wave, was within the noise of the throughput measurements.
     """
 
     def __init__(self, engine: GuardEngine) -> None:
         self.engine = engine
-        self.params = engine.params  # ``worker.pipeline.part_size`` reads the budget
 
-    def moderate(self, inputs: object):
+    def stream(self, inputs: object) -> Iterator[list[tuple[int, Verdict]]]:
+        stream = self.engine.stream(inputs)
         try:
-            return self.engine.moderate(inputs)
+            for ready in stream:
+                _malloc_trim(0)
+                yield ready
         finally:
+            stream.close()
             _malloc_trim(0)

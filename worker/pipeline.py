@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -37,35 +37,9 @@ from guardq.verdict import Mode, Verdict
 
 log = logging.getLogger(__name__)
 
-# Items per engine call, at least: big enough that the engine packs full batches (it
-# ran 1.7x faster on 1,000 items a call than on 64), small enough that the store writes
-# of one call overlap the next. An engine with a bigger token budget (a GPU) gets
-# bigger calls: see ``part_size``.
-ENGINE_PART_ITEMS = 256
-
-
-def part_size(engine: Engine) -> int:
-    """Items per engine call for ``engine``: about one decode wave of full batches (four
-    batches of ``max_batch_tokens``, at ~64 tokens an item), so that a GPU's calls are
-    as big as its budget allows; never under ``ENGINE_PART_ITEMS``."""
-    params = getattr(engine, "params", None)
-    budget = getattr(params, "max_batch_tokens", 0)
-    return max(ENGINE_PART_ITEMS, budget // 16)
-
-
-def _parts(count: int, size: int) -> list[slice]:
-    """Engine calls of up to ``size`` items over ``count``; past one call, the last is
-    short (``size // 8``): its store write is the one no engine call overlaps, so the
-    batch ends soon after its engine work does."""
-    if count <= size:
-        return [slice(0, count)] if count else []
-    body = count - max(1, size // 8)
-    parts = [slice(start, min(start + size, body)) for start in range(0, body, size)]
-    return [*parts, slice(body, count)]
-
 
 class Engine(Protocol):
-    def moderate(self, inputs: object) -> Sequence[Verdict]: ...
+    def stream(self, inputs: object) -> Iterator[list[tuple[int, Verdict]]]: ...
 
 
 @dataclass(frozen=True)
@@ -171,24 +145,23 @@ def process_items(
     model_id: str,
     policy: Policy,
     notify: Notify | None = None,
-    part_items: int | None = None,
     yield_to: Callable[[], bool] | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> BatchReport:
     """Judge and record ``items``: skip the recorded, serve the cached, infer the rest.
 
-    The items that need the model go to the engine in calls of up to ``part_items``
-    (default: ``part_size(engine)``)
-    (a text repeated within the batch is inferred once); while the engine runs one
-    call, a writer thread commits the outcomes of the one before (``guardq.recording``:
-    set-based, one bad item failing alone) and hands them to ``notify``. Returns once
-    every outcome is committed, so that the caller acknowledges its messages only
-    then. Raises what the engine or the store raises; the caller retries (what was
-    committed stays, and a retry skips it).
+    The items that need the model go to the engine as one stream (a text repeated
+    within the batch is inferred once): one call decodes as fast as the engine can,
+    where several smaller ones would each end in a part-filled wave. While the engine
+    runs a wave, a writer thread commits the outcomes of the one before
+    (``guardq.recording``: set-based, one bad item failing alone) and hands them to
+    ``notify``. Returns once every outcome is committed, so that the caller
+    acknowledges its messages only then. Raises what the engine or the store raises;
+    the caller retries (what was committed stays, and a retry skips it).
 
-    ``yield_to`` is asked between engine calls; when it says yes (realtime work is
-    waiting behind this bulk batch), the items not yet run are left in
-    ``report.deferred`` for the caller to queue again, and the call returns early.
+    ``yield_to`` is asked between waves; when it says yes (realtime work is waiting
+    behind this bulk batch), the stream is closed, the items not yet judged are left
+    in ``report.deferred`` for the caller to queue again, and the call returns early.
 
     ``clock``: "now" for author holds (``guardq.screening``); tests pass their own.
     """
@@ -236,24 +209,26 @@ def process_items(
         report.add(judged, outcome)
 
     # The writer thread commits in order while the engine (which releases the GIL in its
-    # kernels) runs the next part.
+    # kernels) runs the next wave.
     writer = _writer()
     writes = [writer.submit(write, ready)] if ready else []
+    keys = list(to_infer)
+    stream, handed = None, set()
+    begun = time.perf_counter()
     try:
-        keys = list(to_infer)
-        part_items = part_items or part_size(engine)
-        for span in _parts(len(keys), part_items):
-            if span.start and yield_to is not None and yield_to():
-                for key in keys[span.start :]:
-                    report.deferred += [to_infer[key], *repeats.get(key, ())]
+        if keys:
+            stream = engine.stream([to_infer[key].item.engine_input() for key in keys])
+        while stream is not None:
+            step = time.perf_counter()
+            wave = next(stream, None)
+            report.engine_s += time.perf_counter() - step
+            if wave is None:
                 break
-            part = keys[span]
-            begun = time.perf_counter()
-            verdicts = engine.moderate([to_infer[key].item.engine_input() for key in part])
             infer_ms = _ms_since(begun)
-            report.engine_s += infer_ms / 1000
             judged = []
-            for key, verdict in zip(part, verdicts, strict=True):
+            for index, verdict in wave:
+                handed.add(index)
+                key = keys[index]
                 judged.append(
                     to_infer[key].judged(verdict=verdict, inferred=True, latency_ms=infer_ms)
                 )
@@ -263,7 +238,14 @@ def process_items(
                     for p in repeats.get(key, ())
                 ]
             writes.append(writer.submit(write, judged))
+            if len(handed) < len(keys) and yield_to is not None and yield_to():
+                for index, key in enumerate(keys):
+                    if index not in handed:
+                        report.deferred += [to_infer[key], *repeats.get(key, ())]
+                break
     finally:
+        if stream is not None:
+            stream.close()  # a deferral's rest is never judged
         # Even when the engine raised: the caller retries only once what was handed to
         # the writer is committed or has failed.
         wait(writes)

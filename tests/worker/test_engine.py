@@ -152,18 +152,20 @@ def test_bad_input_names_the_item_and_the_problem(tiny_engine, bad, message):
 
 
 def test_out_of_memory_names_the_remedies_and_the_engine_keeps_working(tiny_engine, monkeypatch):
-    # Real OOM needs a real accelerator; here the first forward pass raises torch's own
+    # Real OOM needs a real accelerator; here the first decode wave raises torch's own
     # OutOfMemoryError, as CUDA's allocator does, and the next call must work again.
-    calls = []
-    real = tiny_engine._moderate
+    import worker.engine
 
-    def exhausted(items, started):
-        calls.append(len(items))
+    calls = []
+    real = worker.engine.generate
+
+    def exhausted(*args, **kwargs):
+        calls.append(1)
         if len(calls) == 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(items, started)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(tiny_engine, "_moderate", exhausted)
+    monkeypatch.setattr(worker.engine, "generate", exhausted)
     with pytest.raises(EngineOutOfMemoryError) as raised:
         tiny_engine.moderate(["one", "two"])
     message = str(raised.value)
@@ -171,3 +173,39 @@ def test_out_of_memory_names_the_remedies_and_the_engine_keeps_working(tiny_engi
     for remedy in ("GUARDQ_MODEL", "GUARDQ_MAX_BATCH_TOKENS", "GUARDQ_CHUNK_TOKENS"):
         assert remedy in message
     assert len(tiny_engine.moderate(["one"])) == 1
+
+
+def test_a_stream_hands_over_each_item_once_as_its_windows_finish(tiny_engine, moderated):
+    # A budget of a few rows per batch: the items' windows spread over several waves.
+    small = GuardEngine(
+        tiny_engine.model,
+        tiny_engine.tokenizer,
+        params=replace(tiny_engine.params, max_batch_tokens=64),
+    )
+    items = list(reversed(ITEMS))
+    handed = list(small.stream(items))
+
+    assert len(handed) > 2
+    indices = [index for ready in handed for index, _ in ready]
+    assert sorted(indices) == list(range(len(items)))
+    by_index = dict(pair for ready in handed for pair in ready)
+
+    def labels(v):  # severity scores may differ in the last bits with the batch shape
+        return v.severity, v.categories, v.refusal, v.error, v.span, len(v.chunks)
+
+    assert [labels(by_index[i]) for i in range(len(items))] == [labels(v) for v in moderated]
+
+
+def test_a_stream_closed_early_judges_no_more(tiny_engine):
+    small = GuardEngine(
+        tiny_engine.model,
+        tiny_engine.tokenizer,
+        params=replace(tiny_engine.params, max_batch_tokens=64),
+    )
+    stream = small.stream(ITEMS)
+    first = next(stream)
+    stream.close()
+    assert 0 < len(first) < len(ITEMS)
+    assert not torch.is_inference_mode_enabled()
+    with pytest.raises(ValueError, match=r"inputs\[1\]\.text: is empty"):
+        small.stream(["fine", ""])

@@ -1,10 +1,11 @@
-"""The pipeline with the real demo model on the real Postgres store: engine calls in
-parts with their writes overlapped, exactly one outcome per item, and bulk work that
-steps aside for realtime work."""
+"""The pipeline with the real demo model on the real Postgres store: one engine stream
+whose waves are written while the next runs, exactly one outcome per item, and bulk
+work that steps aside for realtime work."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -29,6 +30,14 @@ def engine():
     return GuardEngine.load(str(DEMO_MODEL), device="cpu")
 
 
+@pytest.fixture(scope="module")
+def small_waves(engine):
+    """The same model with a budget of a few rows a batch: several waves per stream."""
+    return GuardEngine(
+        engine.model, engine.tokenizer, params=replace(engine.params, max_batch_tokens=64)
+    )
+
+
 def make_work(factory, texts):
     with session_scope(factory) as session:
         job = create_job(
@@ -47,16 +56,16 @@ def process(factory, engine, work, **kwargs):
     )
 
 
-def test_a_batch_in_several_engine_calls_records_each_item_once(postgres_factory, engine):
+def test_a_batch_in_several_waves_records_each_item_once(postgres_factory, small_waves):
     marker = uuid.uuid4().hex
-    # Eleven distinct texts and one repeated: four engine calls of three.
+    # Eleven distinct texts and one repeated, over several waves.
     texts = [f"Item {n} of the batch {marker}" for n in range(11)] + [
         f"Item 0 of the batch {marker}"
     ]
     job, work = make_work(postgres_factory, texts)
 
-    report = process(postgres_factory, engine, work, part_items=3)
-    again = process(postgres_factory, engine, work, part_items=3)
+    report = process(postgres_factory, small_waves, work)
+    again = process(postgres_factory, small_waves, work)
 
     assert (report.total("inferred"), report.total("cached")) == (11, 1)
     assert report.finished_jobs == [job.id]
@@ -69,26 +78,26 @@ def test_a_batch_in_several_engine_calls_records_each_item_once(postgres_factory
     assert (verdicts, cached) == (12, 11)
 
 
-def test_bulk_work_defers_its_remaining_calls_when_realtime_work_waits(postgres_factory, engine):
+def test_bulk_work_defers_its_remaining_waves_when_realtime_work_waits(
+    postgres_factory, small_waves
+):
     texts = [f"Deferred item {n} {uuid.uuid4().hex}" for n in range(7)]
     job, work = make_work(postgres_factory, texts)
 
-    report = process(postgres_factory, engine, work, part_items=3, yield_to=lambda: True)
+    report = process(postgres_factory, small_waves, work, yield_to=lambda: True)
 
-    # The first call ran; the rest wait for the caller to queue them again.
-    assert report.total("inferred") == 3
-    assert sorted(p.item.item_id for p in report.deferred) == sorted(w.item_id for w in work[3:])
-    rest = process(postgres_factory, engine, [p.item for p in report.deferred])
-    assert rest.total("inferred") == 4 and rest.finished_jobs == [job.id]
-
-
-def test_engine_calls_end_with_a_short_one_so_the_last_write_is_short():
-    from worker.pipeline import _parts
-
-    assert _parts(0, 512) == []
-    assert _parts(5, 512) == [slice(0, 5)]
-    assert _parts(512, 512) == [slice(0, 512)]
-    parts = _parts(1000, 512)
-    assert parts == [slice(0, 512), slice(512, 936), slice(936, 1000)]
-    sizes = [p.stop - p.start for p in _parts(5000, 512)]
-    assert sum(sizes) == 5000 and max(sizes) == 512 and sizes[-1] == 64
+    # The first wave ran; the rest wait for the caller to queue them again.
+    ran = report.total("inferred")
+    assert 0 < ran < 7 and len(report.deferred) == 7 - ran
+    deferred = {p.item.item_id for p in report.deferred}
+    with session_scope(postgres_factory) as session:
+        judged = set(
+            session.scalars(
+                select(VerdictRecord.item_id).where(
+                    VerdictRecord.item_id.in_([w.item_id for w in work])
+                )
+            )
+        )
+    assert judged.isdisjoint(deferred) and judged | deferred == {w.item_id for w in work}
+    rest = process(postgres_factory, small_waves, [p.item for p in report.deferred])
+    assert rest.total("inferred") == 7 - ran and rest.finished_jobs == [job.id]

@@ -29,7 +29,6 @@ from guardq.labeling.executors import EMBEDDED_WINDOW_TASKS
 from guardq.labeling.runner import rejects_path
 from guardq.settings import DEMO_MODEL, REPO_ROOT, get_settings
 from guardq.store.models import Item, Job
-from worker.pipeline import ENGINE_PART_ITEMS
 
 # The demo model unless the run names another.
 MODEL = os.environ.get("GUARDQ_TEST_MODEL", str(DEMO_MODEL))
@@ -139,17 +138,17 @@ def test_malformed_rows_are_reported_by_line_and_the_rest_labeled(embedded, tmp_
     assert "unterminated" not in err + rejects_path(out).read_text("utf-8")
 
 
-def test_windows_larger_than_an_engine_call_keep_every_row_with_its_own_verdict(
+def test_windows_of_several_waves_keep_every_row_with_its_own_verdict(
     embedded, tmp_path, monkeypatch
 ):
-    # Windows of 1,280 records: each is cut into several engine calls (of 256 items, or
-    # 512 with the default token budget), the last window of the file is smaller than
-    # one call, and malformed lines sit at the seams.
+    # Windows of 1,280 records: each streams through the engine in several waves (about
+    # 400 rows each with the default token budget), the last window of the file is
+    # smaller than one wave, and malformed lines sit at the seams.
     monkeypatch.setenv("GUARDQ_BULK_TASK_ITEMS", "40")
     get_settings.cache_clear()
     window = 40 * EMBEDDED_WINDOW_TASKS
-    assert window > 2 * max(ENGINE_PART_ITEMS, get_settings().max_batch_tokens // 16)
-    total, malformed = window + 120, {ENGINE_PART_ITEMS, window - 1, window, window + 1}
+    assert window > 2 * get_settings().max_batch_tokens // 16
+    total, malformed = window + 120, {256, window - 1, window, window + 1}
     lines = [
         f'{{"id": {n}, "text": broken'
         if n in malformed
