@@ -4,8 +4,9 @@ A ``Gathering`` task is not run once per message: the worker buffers its message
 runs it once for all of them, ``run(requests)`` with their ``celery.worker.request.Request``
 objects (``.id``, ``.kwargs``, ``.delivery_info``...). The buffer runs when
 ``flush_every`` messages are in it, when its oldest has waited ``flush_interval``
-seconds, and, the rule that keeps latency low when the worker is idle and calls big
-when it is busy, as soon as the task's queue in Redis has nothing more waiting
+seconds, when no message has come for ``flush_quiet`` seconds (if set), and, the rule
+that keeps latency low when the worker is idle and calls big when it is busy, as soon
+as the task's queue in Redis has nothing more waiting
 (``flush_when_idle``): a lone request runs at once; a backlog is taken ``flush_every``
 messages at a time. Right after a call, though, an empty queue may hold a buffer
 smaller than that call for up to ``linger`` seconds: that call's clients are about to
@@ -52,6 +53,12 @@ class Gathering(Task):
     # run alone (a 64-item engine call, then the rest); the timer gathers them instead,
     # at the cost of ``flush_interval`` for a lone bulk job.
     flush_when_idle = True
+    # Without ``flush_when_idle``: run the buffer once no message has come for this many
+    # seconds (0: off), ``flush_interval`` being then the longest a message waits. A
+    # producer sends a job's tasks back to back, a few ms apart, but not always within
+    # one fixed interval: a job of 16 tasks ran as calls of 14 and 2, the second a
+    # small engine call of its own.
+    flush_quiet = 0.0
     # With ``flush_when_idle``: how long an empty queue may hold back a buffer smaller
     # than the previous call, right after that call. Its requests' clients send their
     # next ones as the answers reach them, one API round trip apart; taken as they come
@@ -95,6 +102,7 @@ class _Buffer:
         self.task, self.app, self.consumer = task, app, consumer
         self.requests: list[Request] = []
         self.flush_timer: Any = None
+        self.oldest_at = 0.0  # when the buffer's first message came
         # The previous call: how many messages it ran, and when it ended.
         self.last_size, self.last_end = 0, 0.0
         # Messages with an ETA, each with its entry in the worker's timer.
@@ -140,8 +148,23 @@ class _Buffer:
                 self.flush()
             elif self.flush_timer is None:
                 self.flush_timer = self.consumer.timer.call_after(task.linger, self.flush)
-        elif self.flush_timer is None:
-            self.flush_timer = self.consumer.timer.call_after(task.flush_interval, self.flush)
+        else:
+            self.set_timer()
+
+    def set_timer(self) -> None:
+        """Time the run of a buffer that nothing else runs: ``flush_interval`` after its
+        oldest message, or sooner, ``flush_quiet`` after its newest."""
+        task, now = self.task, time.monotonic()
+        if self.flush_timer is None:
+            self.oldest_at = now
+        elif not task.flush_quiet:
+            return
+        else:
+            self.flush_timer.cancel()
+        wait = task.flush_interval - (now - self.oldest_at)
+        if task.flush_quiet:
+            wait = min(wait, task.flush_quiet)
+        self.flush_timer = self.consumer.timer.call_after(max(0.0, wait), self.flush)
 
     def lingering(self) -> bool:
         """Whether to hold an idle queue's buffer for ``linger``: it is smaller than the

@@ -3,9 +3,10 @@
 Both moderation tasks gather messages (``worker.gathering``): the worker buffers them
 and runs one pipeline call for what is buffered as soon as the realtime queue has
 nothing more waiting, or for ``REALTIME_GATHER_MESSAGES`` realtime /
-``BULK_GATHER_MESSAGES`` bulk messages, or every ``REALTIME_GATHER_INTERVAL_S``. So an
-idle worker answers a lone request at once, a bulk job's tasks run as one call, and a
-busy worker feeds the engine big calls.
+``BULK_GATHER_MESSAGES`` bulk messages, or every ``REALTIME_GATHER_INTERVAL_S``
+(realtime), or once no bulk message has come for ``BULK_GATHER_QUIET_S``. So an idle
+worker answers a lone request at once, a bulk job's tasks run as one call, and a busy
+worker feeds the engine big calls.
 
 Failures: a batch that raises (store unreachable, engine out of memory) is sent again
 as new messages, with backoff, up to ``MAX_ATTEMPTS``; then its items are marked failed.
@@ -27,6 +28,8 @@ from guardq.outbound import ForbiddenDestination
 from guardq.queue import (
     BULK,
     BULK_GATHER_MESSAGES,
+    BULK_GATHER_QUIET_S,
+    BULK_GATHER_WAIT_S,
     MODERATE_BULK,
     MODERATE_REALTIME,
     REALTIME,
@@ -56,7 +59,8 @@ RETRY_BASE_S = 5
     base=Gathering,
     queue_name=BULK,
     flush_every=BULK_GATHER_MESSAGES,
-    flush_interval=REALTIME_GATHER_INTERVAL_S,
+    flush_interval=BULK_GATHER_WAIT_S,
+    flush_quiet=BULK_GATHER_QUIET_S,
     flush_when_idle=False,
 )
 def moderate_bulk(requests: Sequence[Any]) -> None:

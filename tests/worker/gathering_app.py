@@ -83,3 +83,18 @@ def timer(requests) -> None:
 )
 def linger(requests) -> None:
     _call("linger", requests)
+
+
+# Runs once no message has come for half a second, and at most three seconds after the
+# first.
+@app.task(
+    name="gathered.quiet",
+    base=Gathering,
+    queue_name="quiet",
+    flush_every=100,
+    flush_interval=3.0,
+    flush_quiet=0.5,
+    flush_when_idle=False,
+)
+def quiet(requests) -> None:
+    _call("quiet", requests)

@@ -114,7 +114,7 @@ def broker(make_redis_database):
 @pytest.fixture(scope="module")
 def worker(broker, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("gathering") / "gathering.log"
-    worker = CeleryWorker(broker.url, "every,idle,timer,linger", log_path)
+    worker = CeleryWorker(broker.url, "every,idle,timer,linger,quiet", log_path)
     yield worker
     worker.kill()
 
@@ -191,6 +191,31 @@ def test_the_timer_runs_a_buffer_that_nothing_else_would(broker, worker, key):
     (call,) = wait_for(lambda: broker.calls(key))
     assert call["n"] == [0, 1]
     assert 0.9 < call["at"] - sent < 10
+
+
+def test_a_quiet_buffer_runs_once_messages_stop_coming_and_at_most_its_interval_after_the_first(
+    broker, worker, key
+):
+    # Five messages 0.2 s apart, each within the quiet time of the one before: one call,
+    # half a second after the last.
+    for n in range(5):
+        broker.send("quiet", key, n)
+        last = time.time()
+        time.sleep(0.2)
+    (call,) = wait_for(lambda: broker.calls(key))
+    assert call["n"] == [0, 1, 2, 3, 4]
+    assert 0.4 < call["at"] - last < 2
+    # A steady trickle never goes quiet: the interval (3 s from the first) runs it.
+    first = time.time()
+    for n in range(5, 25):
+        broker.send("quiet", key, n)
+        time.sleep(0.2)
+    wait_for(lambda: len(broker.calls(key)) >= 3)
+    second = broker.calls(key)[1]
+    assert second["n"][0] == 5 and 10 <= len(second["n"]) <= 17
+    assert 2.8 < second["at"] - first < 4.5
+    wait_for(lambda: sum(len(call["n"]) for call in broker.calls(key)) == 25)
+    wait_for(lambda: broker.unacknowledged() == 0)
 
 
 def test_a_message_is_acknowledged_once_its_call_has_returned(broker, worker, key):
