@@ -28,6 +28,8 @@ message's task events.
 from __future__ import annotations
 
 import logging
+import re
+import socket
 import time
 from typing import Any
 
@@ -84,15 +86,17 @@ class Gathering(Task):
             self._buffer.flush()
 
     def waiting(self) -> int:
-        """Messages waiting in Redis for this task's queue (1 when Redis cannot say)."""
+        """Messages waiting for this task's queue: in Redis, and the one this worker's
+        pending BRPOP may have taken already (1 when Redis cannot say)."""
         if self._redis is None:
             self._redis = Redis.from_url(
                 self.app.conf.broker_url, socket_timeout=2, socket_connect_timeout=2
             )
         try:
-            return self._redis.llen(self.queue_name)
+            listed = self._redis.llen(self.queue_name)
         except RedisError:
             return 1  # unknown: let flush_every or the timer decide
+        return listed + (self._buffer is not None and self._buffer.taken(self.queue_name))
 
 
 class _Buffer:
@@ -132,6 +136,24 @@ class _Buffer:
         # that retries waiting for their turn do not stop the worker taking others.
         consumer.qos.increment_eventually()
         self.held[request] = consumer.timer.call_at(request.eta, self.due, (request,), priority=6)
+
+    def taken(self, queue: str) -> bool:
+        """Whether the worker's pending BRPOP has taken a message of ``queue`` that the
+        worker has not read yet. A call run by a timer runs inside the worker's event
+        loop while kombu's BRPOP is out: Redis hands it the next message (say, a
+        realtime request) and it waits in the socket, in no list, until the call ends.
+        The reply is peeked at, not read (its head names the list); any doubt is False.
+        """
+        try:
+            connection = self.consumer.task_consumer.channel._in_poll
+            head = connection._sock.recv(128, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except Exception:  # no BRPOP out, nothing arrived, another transport: not taken
+            return False
+        # RESP: *2 $len <list name> $len <message>; a priority list is <queue>\x06\x16<n>.
+        return (
+            re.match(rb"\*2\r\n\$\d+\r\n" + re.escape(queue.encode()) + rb"(\r\n|\x06\x16)", head)
+            is not None
+        )
 
     def due(self, request: Request) -> None:
         del self.held[request]

@@ -100,5 +100,7 @@ def insert_ignoring_many(
             session, model, rows, conflict=conflict, returning=model.__table__.c[conflict[0]]
         )
         return
-    statement = _insert(session)(model).on_conflict_do_nothing(index_elements=list(conflict))
+    # On the Core table: the ORM's bulk-insert layer cost a tenth of the write.
+    table = inspect(model).local_table
+    statement = _insert(session)(table).on_conflict_do_nothing(index_elements=list(conflict))
     session.execute(statement, list(rows))
