@@ -23,7 +23,10 @@ from guardq.verdict import Mode
 pytestmark = pytest.mark.integration
 
 ITEMS = 320
-TASK_ITEMS = 16  # many small tasks: the kill lands mid-job, with one batch in flight
+TASK_ITEMS = 16  # many small tasks, all in the victim's one gather
+# The victim's token budget: a few rows a batch, so that its one engine stream commits
+# a wave of ~30 items at a time and the kill lands mid-job, with waves still to run.
+VICTIM_BATCH_TOKENS = "512"
 
 
 def _verdict_counts(session_factory, job_id):
@@ -44,7 +47,9 @@ def test_killed_worker_loses_no_item_and_doubles_none(
     # The shared worker stops taking bulk messages, so that the job goes to the victim.
     assert app.control.cancel_consumer(BULK, destination=[celery_worker.name], reply=True)
     try:
-        victim = worker_factory.start("victim", queues=BULK)
+        victim = worker_factory.start(
+            "victim", queues=BULK, GUARDQ_MAX_BATCH_TOKENS=VICTIM_BATCH_TOKENS
+        )
         marker = uuid.uuid4().hex
         job = submit_job(
             session_factory=session_factory,

@@ -175,13 +175,17 @@ def test_out_of_memory_names_the_remedies_and_the_engine_keeps_working(tiny_engi
     assert len(tiny_engine.moderate(["one"])) == 1
 
 
-def test_a_stream_hands_over_each_item_once_as_its_windows_finish(tiny_engine, moderated):
-    # A budget of a few rows per batch: the items' windows spread over several waves.
-    small = GuardEngine(
+@pytest.fixture(scope="module")
+def small(tiny_engine):
+    """The same model with a budget of a few rows a batch: a stream of several waves."""
+    return GuardEngine(
         tiny_engine.model,
         tiny_engine.tokenizer,
         params=replace(tiny_engine.params, max_batch_tokens=64),
     )
+
+
+def test_a_stream_hands_over_each_item_once_as_its_windows_finish(small, moderated):
     items = list(reversed(ITEMS))
     handed = list(small.stream(items))
 
@@ -196,12 +200,7 @@ def test_a_stream_hands_over_each_item_once_as_its_windows_finish(tiny_engine, m
     assert [labels(by_index[i]) for i in range(len(items))] == [labels(v) for v in moderated]
 
 
-def test_a_stream_closed_early_judges_no_more(tiny_engine):
-    small = GuardEngine(
-        tiny_engine.model,
-        tiny_engine.tokenizer,
-        params=replace(tiny_engine.params, max_batch_tokens=64),
-    )
+def test_a_stream_closed_early_judges_no_more(small):
     stream = small.stream(ITEMS)
     first = next(stream)
     stream.close()
