@@ -140,8 +140,9 @@ class _Buffer:
     def taken(self, queue: str) -> bool:
         """Whether the worker's pending BRPOP has taken a message of ``queue`` that the
         worker has not read yet. A call run by a timer runs inside the worker's event
-        loop while kombu's BRPOP is out: Redis hands it the next message (say, a
-        realtime request) and it waits in the socket, in no list, until the call ends.
+        loop, and when the timer is sooner than the BRPOP's own timeout (a second) that
+        BRPOP is still out: Redis hands it the next message (say, a realtime request),
+        which waits in the socket, in no list, until the call ends.
         The reply is peeked at, not read (its head names the list); any doubt is False.
         """
         try:

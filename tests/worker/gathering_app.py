@@ -5,7 +5,8 @@ pool, its prefetch) and the broker GUARDQ_BROKER_URL names.
 Each call appends ``{"task": ..., "n": [...], "at": time}`` (the ``n`` of its messages)
 to the Redis list named by its messages' ``key``, as it starts. A message may ask the
 call to run another task's buffer first (``"flush": "every"``), to sleep before it
-returns (``"sleep": seconds``) or to raise (``"fail": true``).
+returns (``"sleep": seconds``), then to append ``{"task": ..., "waiting": n}``, what
+another task's ``waiting()`` says (``"peek": "idle"``), or to raise (``"fail": true``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def _call(name: str, requests) -> None:
     if "flush" in options:
         app.tasks[f"gathered.{options['flush']}"].flush_now()
     time.sleep(options.get("sleep", 0))
+    if "peek" in options:
+        waiting = app.tasks[f"gathered.{options['peek']}"].waiting()
+        _calls.rpush(options["key"], json.dumps({"task": name, "waiting": waiting}))
     if options.get("fail"):
         raise RuntimeError("asked to fail")
 

@@ -218,6 +218,24 @@ def test_a_quiet_buffer_runs_once_messages_stop_coming_and_at_most_its_interval_
     wait_for(lambda: broker.unacknowledged() == 0)
 
 
+def test_a_message_the_pending_brpop_took_during_a_timer_run_call_counts_as_waiting(
+    broker, worker, key
+):
+    # A call run by a timer sooner than kombu's BRPOP timeout (1 s) runs inside the
+    # worker's event loop with that BRPOP out: Redis hands it the next message, which
+    # leaves the list for the socket.
+    broker.send("quiet", key, 0, sleep=1.5, peek="idle")
+    wait_for(lambda: broker.calls(key))
+    other = uuid.uuid4().hex
+    broker.send("idle", other, 1)
+    (_, peeked) = wait_for(lambda: broker.calls(key)[1:] and broker.calls(key))
+    assert peeked == {"task": "quiet", "waiting": 1}
+    # Nothing was read from the socket: the message runs once the call is over.
+    (call,) = wait_for(lambda: broker.calls(other))
+    assert call["n"] == [1]
+    wait_for(lambda: broker.unacknowledged() == 0)
+
+
 def test_a_message_is_acknowledged_once_its_call_has_returned(broker, worker, key):
     broker.send("idle", key, 0, sleep=2)
     wait_for(lambda: broker.calls(key))
