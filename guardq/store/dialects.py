@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import JSON, Enum, String, Table, Text, bindparam, cast, func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
-# Rows per multi-row statement: a wide row has ~20 columns, so this stays far below
-# Postgres' 65,535 bound parameters and SQLite's 32,766.
+# Rows per multi-row statement on SQLite (and per IN list): a wide row has ~20
+# columns, so this stays far below SQLite's 32,766 bound parameters.
 ROWS_PER_STATEMENT = 500
-# From this many rows, ``insert_ignoring_many`` beats one multi-row statement on
-# Postgres; below it (a realtime batch), the extra round trips of a pipeline cost more.
-MANY_ROWS = 32
 
 
 def _insert(session: Session):
@@ -55,20 +55,25 @@ def insert_returning(
     conflict: str | Sequence[str],
     returning,
 ) -> set:
-    """Many rows in multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statements
-    (``ROWS_PER_STATEMENT`` rows each); the ``returning`` values of the rows that went in.
+    """Many rows as ``INSERT ... ON CONFLICT DO NOTHING RETURNING``; the ``returning``
+    values of the rows that went in.
 
     Every row must have the same keys. The rows are written in the order given: callers
     that may race on the same keys pass them sorted, so that two writers wait on each
-    other's rows in one order and cannot deadlock.
+    other's rows in one order and cannot deadlock. On Postgres it is one statement
+    whatever the number of rows (``_unnest_insert``); on SQLite, multi-row statements of
+    ``ROWS_PER_STATEMENT`` rows.
     """
     if not rows:
         return set()
-    columns = [conflict] if isinstance(conflict, str) else list(conflict)
+    columns = (conflict,) if isinstance(conflict, str) else tuple(conflict)
     table = inspect(model).local_table
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _unnest_insert(table, tuple(rows[0]), columns, returning.key)
+        return set(session.scalars(statement, _arrays(session, table, rows)))
     statement = (
         _insert(session)(table)
-        .on_conflict_do_nothing(index_elements=columns)
+        .on_conflict_do_nothing(index_elements=list(columns))
         .returning(table.c[returning.key])
     )
     # An executemany with RETURNING: SQLAlchemy's "insertmanyvalues" sends it as
@@ -83,24 +88,78 @@ def insert_returning(
 def insert_ignoring_many(
     session: Session, model: type, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str]
 ) -> None:
-    """Many rows as ``INSERT ... ON CONFLICT DO NOTHING``, not saying which went in.
-
-    From ``MANY_ROWS`` rows, one executemany: one short statement that the
-    driver parses once and sends for every row in a single round trip (psycopg's
-    pipeline mode), where a multi-row statement of 500 rows x 20 columns is a 10,000-
-    placeholder query that psycopg re-parses on every execution (it was a quarter of
-    a busy worker's time on a fast model). Callers that need to know which rows went
-    in find out otherwise (``record_outcomes`` holds the jobs' locks and reads first).
-    The rows go in the order given (sorted by the caller, against deadlocks). Fewer rows
-    (a realtime batch) go in as ``insert_returning``'s multi-row statement: one round
-    trip, where the pipeline costs several.
-    """
-    if len(rows) < MANY_ROWS:
-        insert_returning(
-            session, model, rows, conflict=conflict, returning=model.__table__.c[conflict[0]]
-        )
+    """Many rows as ``INSERT ... ON CONFLICT DO NOTHING``, not saying which went in: on
+    Postgres one statement (``_unnest_insert``), on SQLite one executemany. The rows go
+    in the order given (sorted by the caller, against deadlocks)."""
+    if not rows:
+        return
+    table = inspect(model).local_table
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _unnest_insert(table, tuple(rows[0]), tuple(conflict), None)
+        session.execute(statement, _arrays(session, table, rows))
         return
     # On the Core table: the ORM's bulk-insert layer cost a tenth of the write.
-    table = inspect(model).local_table
     statement = _insert(session)(table).on_conflict_do_nothing(index_elements=list(conflict))
     session.execute(statement, list(rows))
+
+
+@cache
+def _unnest_insert(
+    table: Table, names: tuple[str, ...], conflict: tuple[str, ...], returning: str | None
+):
+    """``INSERT INTO table (names) SELECT * FROM unnest(:a, :b, ...) ON CONFLICT
+    (conflict) DO NOTHING [RETURNING returning]``: each column's values go as one array
+    parameter, so that a batch of any size is one short statement, parsed and planned
+    once, its values sent in psycopg's binary array format. The alternatives cost more
+    CPU in the writer than the rows themselves: an executemany in pipeline mode pays
+    psycopg's per-statement bookkeeping for every row, and a multi-row VALUES list of
+    500 rows x 20 columns is a 10,000-placeholder query parsed anew every time.
+    ``unnest`` yields the arrays' elements in order, so the rows go in in the order
+    given. Built once per table and columns (SQLAlchemy then compiles it once).
+
+    String columns travel as ``text[]``: an explicit cast to ``varchar(n)[]`` would
+    silently cut a value too long for the column, where the insert's own assignment
+    raises (the item then fails alone, ``guardq.recording``). JSON ones travel as
+    serialised text (``_arrays``) cast back to the column's type: SQLAlchemy would take
+    a JSON list for one more array dimension.
+    """
+    columns = [table.c[name] for name in names]
+    source = (
+        func.unnest(*(bindparam(c.name, type_=ARRAY(_array_item(c.type))) for c in columns))
+        .table_valued(*names)
+        .render_derived()
+    )
+    picked = [
+        cast(source.c[c.name], c.type) if isinstance(c.type, JSON) else source.c[c.name]
+        for c in columns
+    ]
+    statement = (
+        postgresql.insert(table)
+        .from_select(list(names), select(*picked))
+        .on_conflict_do_nothing(index_elements=list(conflict))
+    )
+    return statement.returning(table.c[returning]) if returning else statement
+
+
+def _array_item(column_type):
+    # An Enum is a String too, but keeps its own type: its processor stores the value.
+    if isinstance(column_type, JSON) or (
+        isinstance(column_type, String) and not isinstance(column_type, Enum)
+    ):
+        return Text()
+    return column_type
+
+
+def _arrays(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> dict[str, list]:
+    """``rows`` as one list per column, for ``_unnest_insert``; JSON values serialised
+    as SQLAlchemy would (None as SQL NULL only for a ``none_as_null`` column)."""
+    dumps = session.get_bind().dialect._json_serializer or json.dumps
+    arrays = {}
+    for name in rows[0]:
+        column_type = table.c[name].type
+        values = [row[name] for row in rows]
+        if isinstance(column_type, JSON):
+            keep_none = column_type.none_as_null
+            values = [None if v is None and keep_none else dumps(v) for v in values]
+        arrays[name] = values
+    return arrays

@@ -30,8 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from guardq.policy import Action, Decision
-from guardq.store.dialects import MANY_ROWS, insert_ignoring_many, insert_returning
 from guardq.store.dialects import ROWS_PER_STATEMENT as _ROWS_PER_STATEMENT
+from guardq.store.dialects import insert_returning
 from guardq.store.enums import ItemStatus, JobStatus
 from guardq.store.escalations import NewEscalation, open_escalations
 from guardq.store.models import Item, Job, UTCDateTime, VerdictRecord, utcnow
@@ -167,28 +167,13 @@ def record_outcomes(
     verdicts = list({v.item_id: v for v in reversed(verdicts)}.values())[::-1]
     ids = {v.item_id: uuid.uuid4() for v in verdicts}
     rows = {v.item_id: _verdict_values(v, ids[v.item_id], hashes[v.item_id]) for v in verdicts}
-    if len(rows) >= MANY_ROWS and session.get_bind().dialect.name == "postgresql":
-        # Which items have a verdict already is read, not learnt from RETURNING: the
-        # jobs' row locks above keep every other writer of these items out until we
-        # commit, and a plain executemany is far cheaper than a multi-row INSERT ...
-        # RETURNING there (``dialects.insert_ignoring_many``). ON CONFLICT DO NOTHING
-        # stays as the net. (SQLite takes its one write lock only at the first write,
-        # so there the INSERT itself must say which rows went in; and a few rows, a
-        # realtime batch, go faster in one statement than in a read and a pipeline.)
-        recorded = _recorded_items(session, list(ids))
-        fresh = sorted(i for i in ids if i not in recorded)
-        insert_ignoring_many(
-            session, VerdictRecord, [rows[i] for i in fresh], conflict=("item_id",)
-        )
-        inserted = set(fresh)
-    else:
-        inserted = insert_returning(
-            session,
-            VerdictRecord,
-            [rows[i] for i in sorted(ids)],
-            conflict="item_id",
-            returning=VerdictRecord.item_id,
-        )
+    inserted = insert_returning(
+        session,
+        VerdictRecord,
+        [rows[i] for i in sorted(ids)],
+        conflict="item_id",
+        returning=VerdictRecord.item_id,
+    )
     escalating = [v for v in verdicts if v.item_id in inserted and v.decision.escalates]
     outcome.escalations = open_escalations(
         session=session,
@@ -362,17 +347,6 @@ _MOVE_ITEMS = (
     .values(status=bindparam("after"), error=bindparam("error"), updated_at=bindparam("now"))
     .returning(_items.id)
 )
-
-
-def _recorded_items(session: Session, item_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """The items of ``item_ids`` that have a verdict."""
-    found: set[uuid.UUID] = set()
-    for start in range(0, len(item_ids), _ROWS_PER_STATEMENT):
-        part = item_ids[start : start + _ROWS_PER_STATEMENT]
-        found.update(
-            session.scalars(select(VerdictRecord.item_id).where(VerdictRecord.item_id.in_(part)))
-        )
-    return found
 
 
 # Jobs one counter statement takes; a batch over more jobs (bulk work of many small

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DataError
 
 from guardq.policy import Action, Decision
 from guardq.store.db import session_scope
@@ -64,6 +65,61 @@ def test_redelivered_verdict_writes_one_row_and_counts_the_job_once(factory):
         stored = get_verdict(session=session, item_id=item_id)
     assert stored.severity is UNSAFE.severity  # the first write stands
     assert (stored.scores, stored.span, stored.latency_ms) == (UNSAFE.scores, UNSAFE.span, 12)
+
+
+def test_a_batch_of_verdicts_goes_in_whole_with_every_field_as_given(factory):
+    # Postgres writes a batch as one INSERT ... SELECT FROM unnest(arrays): every column,
+    # the JSON ones and the nulls included, must come back as given.
+    job = make_job(factory, [f"text {i}" for i in range(40)])
+    hits = [{"list": "banned", "entry": 3, "span": [0, 4]}]
+    verdicts = [
+        NewVerdict(
+            item_id=item.id,
+            verdict=(UNSAFE, SAFE, CONTROVERSIAL)[i % 3],
+            decision=(BLOCK, ALLOW, REVIEW)[i % 3],
+            model_id="demo",
+            latency_ms=i,
+            list_hits=hits if i % 2 else None,
+        )
+        for i, item in enumerate(job.items)
+    ]
+    with session_scope(factory) as session:
+        outcome = record_outcomes(session=session, verdicts=verdicts)
+
+    assert outcome.recorded == {item.id for item in job.items}
+    with session_scope(factory) as session:
+        for i, item in enumerate(job.items):
+            stored = get_verdict(session=session, item_id=item.id)
+            verdict = (UNSAFE, SAFE, CONTROVERSIAL)[i % 3]
+            assert (stored.severity, stored.categories) == (verdict.severity, verdict.categories)
+            assert (stored.scores, stored.span, stored.latency_ms) == (
+                verdict.scores,
+                verdict.span,
+                i,
+            )
+            assert stored.action is (BLOCK, ALLOW, REVIEW)[i % 3].action
+            assert stored.list_hits == (hits if i % 2 else None)
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut(postgres_factory):
+    # The batch's strings travel as text[]: the column's own length check must still
+    # refuse an over-long value (an explicit cast to varchar(64) would cut it silently).
+    job = make_job(postgres_factory, ["one"])
+    too_long = "r" * 65  # model_revision is varchar(64)
+    with pytest.raises(DataError), session_scope(postgres_factory) as session:
+        record_outcomes(
+            session=session,
+            verdicts=[
+                NewVerdict(
+                    item_id=job.items[0].id,
+                    verdict=UNSAFE,
+                    decision=BLOCK,
+                    model_id="demo",
+                    model_revision=too_long,
+                )
+            ],
+        )
+    assert count(postgres_factory, VerdictRecord) == 0
 
 
 def test_the_last_verdict_finishes_the_job_exactly_once(factory):
