@@ -21,6 +21,7 @@ import logging
 
 from celery import signals
 
+from guardq.heap import freeze_startup_heap
 from guardq.queue import BULK, REALTIME, make_celery
 
 log = logging.getLogger(__name__)
@@ -66,4 +67,5 @@ def _load_engine(sender, instance, **_kwargs) -> None:
         else:
             log.critical("could not load the model", exc_info=True)
         raise SystemExit(1) from None
+    freeze_startup_heap()
     log.info("worker ready to moderate with %s", runtime.model_id)

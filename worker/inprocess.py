@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
+from guardq.heap import freeze_startup_heap
 from guardq.labeling.runner import read_results
 from guardq.store.db import create_db_engine, resolve_url, session_factory, session_scope
 from guardq.store.enums import Priority
@@ -88,6 +89,7 @@ def in_process_executors(model: str, modes: Iterable[Mode]) -> dict[Mode, InProc
     if runtime.engine.placement.device.type == "cpu" and _malloc_trim is not None:
         runtime = replace(runtime, engine=_ReleasingEngine(runtime.engine))
     runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guardq-embedded")
+    freeze_startup_heap()  # a label run is one long process too
     return {mode: InProcessExecutor(runtime, mode=mode, runner=runner) for mode in modes}
 
 

@@ -31,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ValueError(f"--workers: at least 1, got {args.workers}")
     uvicorn.run(
-        "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers
+        "api.app:serve_app", factory=True, host=args.host, port=args.port, workers=args.workers
     )
     return 0
