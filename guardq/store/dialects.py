@@ -69,8 +69,7 @@ def insert_returning(
     columns = (conflict,) if isinstance(conflict, str) else tuple(conflict)
     table = inspect(model).local_table
     if session.get_bind().dialect.name == "postgresql":
-        statement = _unnest_insert(table, tuple(rows[0]), columns, returning.key)
-        return set(session.scalars(statement, _arrays(session, table, rows)))
+        return set(session.scalars(*_unnest(session, table, rows, columns, returning.key)))
     statement = (
         _insert(session)(table)
         .on_conflict_do_nothing(index_elements=list(columns))
@@ -95,20 +94,66 @@ def insert_ignoring_many(
         return
     table = inspect(model).local_table
     if session.get_bind().dialect.name == "postgresql":
-        statement = _unnest_insert(table, tuple(rows[0]), tuple(conflict), None)
-        session.execute(statement, _arrays(session, table, rows))
+        session.execute(*_unnest(session, table, rows, tuple(conflict), None))
         return
     # On the Core table: the ORM's bulk-insert layer cost a tenth of the write.
     statement = _insert(session)(table).on_conflict_do_nothing(index_elements=list(conflict))
     session.execute(statement, list(rows))
 
 
+def insert_many(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
+    """Many new rows as a plain ``INSERT`` (a duplicate key raises): on Postgres one
+    statement (``_unnest_insert``), on SQLite one executemany."""
+    if not rows:
+        return
+    table = inspect(model).local_table
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(*_unnest(session, table, rows, (), None))
+        return
+    session.execute(table.insert(), list(rows))
+
+
+def _unnest(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict: tuple[str, ...],
+    returning: str | None,
+):
+    """The statement and parameters that insert ``rows`` with ``_unnest_insert``; the
+    columns a row leaves out get their Python-side defaults (an id, a timestamp), as
+    SQLAlchemy's own INSERT would give them: an INSERT ... SELECT only gets the
+    database's."""
+    given = tuple(rows[0])
+    defaults = _python_defaults(table, given)
+    if defaults:
+        rows = [{**row, **{name: make(None) for name, make in defaults}} for row in rows]
+    names = given + tuple(name for name, _ in defaults)
+    return _unnest_insert(table, names, conflict, returning), _arrays(session, table, rows)
+
+
+@cache
+def _python_defaults(table: Table, given: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """The columns not in ``given`` that have a Python-side default, each with a
+    function of one (unused) argument that makes a value, as SQLAlchemy wraps them."""
+    found = []
+    for column in table.columns:
+        default = column.default
+        if column.name in given or default is None:
+            continue
+        if default.is_callable:
+            found.append((column.name, default.arg))
+        elif default.is_scalar:
+            found.append((column.name, lambda _context, value=default.arg: value))
+    return tuple(found)
+
+
 @cache
 def _unnest_insert(
     table: Table, names: tuple[str, ...], conflict: tuple[str, ...], returning: str | None
 ):
-    """``INSERT INTO table (names) SELECT * FROM unnest(:a, :b, ...) ON CONFLICT
-    (conflict) DO NOTHING [RETURNING returning]``: each column's values go as one array
+    """``INSERT INTO table (names) SELECT * FROM unnest(:a, :b, ...) [ON CONFLICT
+    (conflict) DO NOTHING] [RETURNING returning]``: each column's values go as one array
     parameter, so that a batch of any size is one short statement, parsed and planned
     once, its values sent in psycopg's binary array format. The alternatives cost more
     CPU in the writer than the rows themselves: an executemany in pipeline mode pays
@@ -133,11 +178,9 @@ def _unnest_insert(
         cast(source.c[c.name], c.type) if isinstance(c.type, JSON) else source.c[c.name]
         for c in columns
     ]
-    statement = (
-        postgresql.insert(table)
-        .from_select(list(names), select(*picked))
-        .on_conflict_do_nothing(index_elements=list(conflict))
-    )
+    statement = postgresql.insert(table).from_select(list(names), select(*picked))
+    if conflict:
+        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
     return statement.returning(table.c[returning]) if returning else statement
 
 
