@@ -178,5 +178,8 @@ def _merge(into: BatchOutcome, part: BatchOutcome) -> None:
 
 
 def _cause(exc: Exception) -> str:
-    """The driver's error type: never its message, which may quote the content."""
-    return type(getattr(exc, "orig", None) or exc).__name__
+    """The error's DB-API class (DataError, IntegrityError): never its message, which
+    may quote the content. The class, not the driver's subclass: the same refusal is a
+    ``psycopg.DataError`` when the driver finds it and an ``UntranslatableCharacter``
+    when the server does, and the item's error should not depend on which."""
+    return type(exc).__name__

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Enum, String, Table, Text, bindparam, cast, func, inspect, select
+from sqlalchemy import Table, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -61,7 +62,7 @@ def insert_returning(
     Every row must have the same keys. The rows are written in the order given: callers
     that may race on the same keys pass them sorted, so that two writers wait on each
     other's rows in one order and cannot deadlock. On Postgres it is one statement
-    whatever the number of rows (``_unnest_insert``); on SQLite, multi-row statements of
+    whatever the number of rows (``_recordset_insert``); on SQLite, multi-row statements of
     ``ROWS_PER_STATEMENT`` rows.
     """
     if not rows:
@@ -69,7 +70,7 @@ def insert_returning(
     columns = (conflict,) if isinstance(conflict, str) else tuple(conflict)
     table = inspect(model).local_table
     if session.get_bind().dialect.name == "postgresql":
-        return set(session.scalars(*_unnest(session, table, rows, columns, returning.key)))
+        return set(session.scalars(*_recordset(session, table, rows, columns, returning.key)))
     statement = (
         _insert(session)(table)
         .on_conflict_do_nothing(index_elements=list(columns))
@@ -88,13 +89,13 @@ def insert_ignoring_many(
     session: Session, model: type, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str]
 ) -> None:
     """Many rows as ``INSERT ... ON CONFLICT DO NOTHING``, not saying which went in: on
-    Postgres one statement (``_unnest_insert``), on SQLite one executemany. The rows go
+    Postgres one statement (``_recordset_insert``), on SQLite one executemany. The rows go
     in the order given (sorted by the caller, against deadlocks)."""
     if not rows:
         return
     table = inspect(model).local_table
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(*_unnest(session, table, rows, tuple(conflict), None))
+        session.execute(*_recordset(session, table, rows, tuple(conflict), None))
         return
     # On the Core table: the ORM's bulk-insert layer cost a tenth of the write.
     statement = _insert(session)(table).on_conflict_do_nothing(index_elements=list(conflict))
@@ -103,33 +104,34 @@ def insert_ignoring_many(
 
 def insert_many(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
     """Many new rows as a plain ``INSERT`` (a duplicate key raises): on Postgres one
-    statement (``_unnest_insert``), on SQLite one executemany."""
+    statement (``_recordset_insert``), on SQLite one executemany."""
     if not rows:
         return
     table = inspect(model).local_table
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(*_unnest(session, table, rows, (), None))
+        session.execute(*_recordset(session, table, rows, (), None))
         return
     session.execute(table.insert(), list(rows))
 
 
-def _unnest(
+def _recordset(
     session: Session,
     table: Table,
     rows: Sequence[dict[str, Any]],
     conflict: tuple[str, ...],
     returning: str | None,
 ):
-    """The statement and parameters that insert ``rows`` with ``_unnest_insert``; the
-    columns a row leaves out get their Python-side defaults (an id, a timestamp), as
-    SQLAlchemy's own INSERT would give them: an INSERT ... SELECT only gets the
+    """The statement and parameters that insert ``rows`` with ``_recordset_insert``;
+    the columns a row leaves out get their Python-side defaults (an id, a timestamp),
+    as SQLAlchemy's own INSERT would give them: an INSERT ... SELECT only gets the
     database's."""
     given = tuple(rows[0])
     defaults = _python_defaults(table, given)
     if defaults:
         rows = [{**row, **{name: make(None) for name, make in defaults}} for row in rows]
     names = given + tuple(name for name, _ in defaults)
-    return _unnest_insert(table, names, conflict, returning), _arrays(session, table, rows)
+    document = json.dumps(rows, default=_json_value, separators=(",", ":"))
+    return _recordset_insert(table, names, conflict, returning), {"rows": document}
 
 
 @cache
@@ -148,61 +150,43 @@ def _python_defaults(table: Table, given: tuple[str, ...]) -> tuple[tuple[str, A
     return tuple(found)
 
 
+def _json_value(value: Any) -> str:
+    """A row value JSON has no type for, as Postgres reads it back (enums are strs)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC timestamps")
+        return value.isoformat()
+    raise TypeError(f"cannot store a {type(value).__name__} in a batch insert")
+
+
 @cache
-def _unnest_insert(
+def _recordset_insert(
     table: Table, names: tuple[str, ...], conflict: tuple[str, ...], returning: str | None
 ):
-    """``INSERT INTO table (names) SELECT * FROM unnest(:a, :b, ...) [ON CONFLICT
-    (conflict) DO NOTHING] [RETURNING returning]``: each column's values go as one array
-    parameter, so that a batch of any size is one short statement, parsed and planned
-    once, its values sent in psycopg's binary array format. The alternatives cost more
-    CPU in the writer than the rows themselves: an executemany in pipeline mode pays
-    psycopg's per-statement bookkeeping for every row, and a multi-row VALUES list of
-    500 rows x 20 columns is a 10,000-placeholder query parsed anew every time.
-    ``unnest`` yields the arrays' elements in order, so the rows go in in the order
-    given. Built once per table and columns (SQLAlchemy then compiles it once).
-
-    String columns travel as ``text[]``: an explicit cast to ``varchar(n)[]`` would
-    silently cut a value too long for the column, where the insert's own assignment
-    raises (the item then fails alone, ``guardq.recording``). JSON ones travel as
-    serialised text (``_arrays``) cast back to the column's type: SQLAlchemy would take
-    a JSON list for one more array dimension.
+    """``INSERT INTO table (names) SELECT names FROM json_populate_recordset(NULL::table,
+    :rows) [ON CONFLICT (conflict) DO NOTHING] [RETURNING returning]``: the batch goes
+    as one JSON document (``json.dumps``, in C), which Postgres reads into rows of the
+    table's own type, so that a batch of any size is one short statement, parsed once.
+    The alternatives cost the writer more CPU than the rows themselves: an executemany
+    in pipeline mode pays psycopg's per-statement bookkeeping for every row, a multi-row
+    VALUES list of 500 rows x 20 columns is a 10,000-placeholder query parsed anew
+    every time, and one array parameter per column (``unnest``) had psycopg quote every
+    element in Python. The rows go in in the order given (the recordset yields them in
+    document order). Each value goes through its column type's input function, so a
+    string too long for a ``varchar(n)`` column is refused, not cut (the item then
+    fails alone, ``guardq.recording``). Built once per table and columns.
     """
-    columns = [table.c[name] for name in names]
-    source = (
-        func.unnest(*(bindparam(c.name, type_=ARRAY(_array_item(c.type))) for c in columns))
-        .table_valued(*names)
-        .render_derived()
+    quote = postgresql.dialect().identifier_preparer.quote
+    name = quote(table.name)
+    columns = ", ".join(quote(column) for column in names)
+    sql = (
+        f"INSERT INTO {name} ({columns}) SELECT {columns} "
+        f"FROM json_populate_recordset(NULL::{name}, CAST(:rows AS json))"
     )
-    picked = [
-        cast(source.c[c.name], c.type) if isinstance(c.type, JSON) else source.c[c.name]
-        for c in columns
-    ]
-    statement = postgresql.insert(table).from_select(list(names), select(*picked))
     if conflict:
-        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
-    return statement.returning(table.c[returning]) if returning else statement
-
-
-def _array_item(column_type):
-    # An Enum is a String too, but keeps its own type: its processor stores the value.
-    if isinstance(column_type, JSON) or (
-        isinstance(column_type, String) and not isinstance(column_type, Enum)
-    ):
-        return Text()
-    return column_type
-
-
-def _arrays(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> dict[str, list]:
-    """``rows`` as one list per column, for ``_unnest_insert``; JSON values serialised
-    as SQLAlchemy would (None as SQL NULL only for a ``none_as_null`` column)."""
-    dumps = session.get_bind().dialect._json_serializer or json.dumps
-    arrays = {}
-    for name in rows[0]:
-        column_type = table.c[name].type
-        values = [row[name] for row in rows]
-        if isinstance(column_type, JSON):
-            keep_none = column_type.none_as_null
-            values = [None if v is None and keep_none else dumps(v) for v in values]
-        arrays[name] = values
-    return arrays
+        sql += f" ON CONFLICT ({', '.join(quote(column) for column in conflict)}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {quote(returning)}"
+    return text(sql)
