@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -130,7 +131,11 @@ def _recordset(
     if defaults:
         rows = [{**row, **{name: make(None) for name, make in defaults}} for row in rows]
     names = given + tuple(name for name, _ in defaults)
-    document = json.dumps(rows, default=_json_value, separators=(",", ":"))
+    try:
+        document = json.dumps(rows, default=_json_value, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN or infinite float, which JSON cannot hold: as float8 text
+        rows = [{k: _finite_or_text(v) for k, v in row.items()} for row in rows]
+        document = json.dumps(rows, default=_json_value, separators=(",", ":"))
     return _recordset_insert(table, names, conflict, returning), {"rows": document}
 
 
@@ -148,6 +153,12 @@ def _python_defaults(table: Table, given: tuple[str, ...]) -> tuple[tuple[str, A
         elif default.is_scalar:
             found.append((column.name, lambda _context, value=default.arg: value))
     return tuple(found)
+
+
+def _finite_or_text(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def _json_value(value: Any) -> str:

@@ -1,7 +1,9 @@
+import math
 import random
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select, text
@@ -21,7 +23,7 @@ from guardq.store.verdicts import (
     record_outcomes,
     record_verdict,
 )
-from guardq.verdict import Verdict
+from guardq.verdict import SeverityScores, Verdict
 
 from .samples import ALLOW, BLOCK, CONTROVERSIAL, REVIEW, SAFE, UNSAFE, make_job
 
@@ -120,6 +122,19 @@ def test_a_value_too_long_for_its_column_is_refused_not_cut(postgres_factory):
             ],
         )
     assert count(postgres_factory, VerdictRecord) == 0
+
+
+def test_a_score_json_cannot_hold_is_stored_as_given(postgres_factory):
+    # The batch travels as one JSON document, which has no NaN: such a float goes as
+    # float8 text, and comes back as it was (a random-weight model can produce one).
+    job = make_job(postgres_factory, ["one"])
+    odd = replace(UNSAFE, scores=SeverityScores(float("nan"), float("inf"), 0.5))
+    record(postgres_factory, job.items[0].id, verdict=odd)
+
+    with session_scope(postgres_factory) as session:
+        stored = get_verdict(session=session, item_id=job.items[0].id)
+    assert math.isnan(stored.scores.safe)
+    assert (stored.scores.controversial, stored.scores.unsafe) == (float("inf"), 0.5)
 
 
 def test_the_last_verdict_finishes_the_job_exactly_once(factory):
