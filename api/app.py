@@ -8,6 +8,8 @@ registry. A request that finds PostgreSQL or Redis down is answered 503 (``api.o
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -41,6 +43,8 @@ from guardq.store.db import create_db_engine
 from guardq.store.db import session_factory as build_session_factory
 from guardq.store.models import utcnow
 
+log = logging.getLogger(__name__)
+
 # Health checks and scrapes must answer fast when Redis is unreachable.
 _REDIS_TIMEOUT_S = 2.0
 
@@ -50,7 +54,8 @@ def serve_app() -> FastAPI:
     kept out of the garbage collector's full passes (``guardq.heap``): one stopped every
     request in flight for a tenth of a second."""
     app = create_app()
-    freeze_startup_heap()
+    frozen = freeze_startup_heap()
+    log.info("API ready (%d start-up objects kept out of garbage collection)", frozen)
     return app
 
 

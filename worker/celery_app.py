@@ -67,5 +67,9 @@ def _load_engine(sender, instance, **_kwargs) -> None:
         else:
             log.critical("could not load the model", exc_info=True)
         raise SystemExit(1) from None
-    freeze_startup_heap()
-    log.info("worker ready to moderate with %s", runtime.model_id)
+    frozen = freeze_startup_heap()
+    log.info(
+        "worker ready to moderate with %s (%d start-up objects kept out of garbage collection)",
+        runtime.model_id,
+        frozen,
+    )

@@ -9,6 +9,14 @@ emptied of guardq's queues before and after. tests/integration runs the real wor
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
@@ -22,6 +30,8 @@ from guardq.store.keys import create_api_key
 
 pytestmark = pytest.mark.integration
 
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Small limits, so that the limit tests stay cheap.
 MAX_TEXT_CHARS = 200
@@ -91,3 +101,54 @@ def make_key(factory):
 def producer(make_key):
     """Headers of a producer key."""
     return make_key(KeyRole.PRODUCER)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A local TCP port nothing listens on (just now)."""
+    return _free_port()
+
+
+@pytest.fixture
+def api_process(database_url, redis_url):
+    """``api_process(log)`` starts ``guardq api`` on this session's stores and a free
+    port, its output in ``log``; (the process, its base URL) once it answers. Every
+    process started is terminated at the end of the test."""
+    started: list[subprocess.Popen] = []
+
+    def start(log: Path) -> tuple[subprocess.Popen, str]:
+        port = _free_port()
+        env = {**os.environ, "GUARDQ_DATABASE_URL": database_url, "GUARDQ_BROKER_URL": redis_url}
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "guardq.cli", "api", "--port", str(port)],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(process)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=2)
+                return process, base
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    tail = log.read_text()[-3000:]
+                    raise RuntimeError(f"the API did not start:\n{tail}") from None
+                time.sleep(0.2)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

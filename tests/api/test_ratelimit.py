@@ -3,11 +3,6 @@ bulk jobs too, 429 with Retry-After and OpenAI's x-ratelimit headers."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -31,45 +26,11 @@ def _key(factory, **limits) -> tuple[uuid.UUID, dict[str, str]]:
     return created.info.id, {"Authorization": f"Bearer {created.key}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _api_process(database_url: str, redis_url: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "GUARDQ_DATABASE_URL": database_url,
-        "GUARDQ_BROKER_URL": redis_url,
-    }
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "guardq.cli", "api", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"{base}/healthz", timeout=2)
-            return process, base
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"the API did not start:\n{log.read_text()[-3000:]}") from None
-            time.sleep(0.2)
-
-
 def test_two_api_processes_share_one_limit_and_the_61st_request_gets_429(
-    database_url, redis_url, redis, factory, tmp_path
+    api_process, redis, factory, tmp_path
 ):
     _, headers = _key(factory, rpm=60)
-    processes = [_api_process(database_url, redis_url, tmp_path / f"api{n}.log") for n in (1, 2)]
+    processes = [api_process(tmp_path / f"api{n}.log") for n in (1, 2)]
     try:
         answers = []
         for n in range(61):
@@ -129,9 +90,9 @@ def test_items_per_minute_count_every_item_of_realtime_and_bulk_jobs(
     assert "more than this key's limit of 4 items per minute" in refused.json()["detail"][0]["msg"]
 
 
-def test_a_limited_key_is_answered_503_when_redis_is_down(settings, factory, redis):
+def test_a_limited_key_is_answered_503_when_redis_is_down(settings, factory, redis, free_port):
     _, headers = _key(factory, rpm=10)
-    down = settings.model_copy(update={"broker_url": f"redis://127.0.0.1:{_free_port()}/0"})
+    down = settings.model_copy(update={"broker_url": f"redis://127.0.0.1:{free_port}/0"})
     with TestClient(create_app(down, session_factory=factory)) as client:
         response = client.get(f"/v1/jobs/{uuid.uuid4()}", headers=headers)
     assert response.status_code == 503
