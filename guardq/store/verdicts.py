@@ -434,8 +434,33 @@ def get_verdict(*, session: Session, item_id: uuid.UUID) -> StoredVerdict | None
     return stored_verdict(row) if row else None
 
 
-def stored_verdict(row: VerdictRecord) -> StoredVerdict:
-    """The plain value of a verdict row (for the store's other query modules)."""
+# The verdict columns ``stored_verdict`` reads (and ``id``, to tell a row from none).
+STORED_COLUMNS = (
+    "id",
+    "severity",
+    "categories",
+    "refusal",
+    "prob_safe",
+    "prob_controversial",
+    "prob_unsafe",
+    "span_start",
+    "span_end",
+    "action",
+    "reason",
+    "model_id",
+    "model_revision",
+    "chunk_count",
+    "latency_ms",
+    "served_from_cache",
+    "error",
+    "created_at",
+    "list_hits",
+)
+
+
+def stored_verdict(row) -> StoredVerdict:
+    """The plain value of a verdict row: a ``VerdictRecord``, or any row with its
+    ``STORED_COLUMNS`` (for the store's other query modules)."""
     probabilities = (row.prob_safe, row.prob_controversial, row.prob_unsafe)
     return StoredVerdict(
         severity=row.severity,
