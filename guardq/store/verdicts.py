@@ -133,9 +133,11 @@ def record_outcomes(
     """Record a batch of verdicts and failures, each item's outcome once; safe to repeat.
 
     A few statements per batch whatever its size: the jobs' rows locked in id order,
-    one multi-row INSERT ... ON CONFLICT DO NOTHING for the verdicts (the unique index
-    on ``item_id`` picks one writer), one for the escalations and their trail rows, an
-    UPDATE of the items per outcome, and one counter UPDATE per job. A verdict for an
+    one INSERT ... ON CONFLICT DO NOTHING RETURNING for the verdicts (the unique index
+    on ``item_id`` picks one writer, RETURNING says which went in; on Postgres the
+    whole batch in one statement, ``guardq.store.dialects``), one for the escalations
+    and their trail rows, an UPDATE of the items per outcome, and one counter UPDATE
+    for the batch's jobs. A verdict for an
     item that had failed (a retry that succeeded) turns it done and moves it between
     the job's counters; a failure never overwrites a verdict. Raises LookupError for an
     unknown item.
