@@ -70,8 +70,9 @@ def test_redelivered_verdict_writes_one_row_and_counts_the_job_once(factory):
 
 
 def test_a_batch_of_verdicts_goes_in_whole_with_every_field_as_given(factory):
-    # Postgres writes a batch as one INSERT ... SELECT FROM unnest(arrays): every column,
-    # the JSON ones and the nulls included, must come back as given.
+    # Postgres writes a batch as one INSERT ... SELECT FROM json_populate_recordset(a
+    # JSON document): every column, the JSON ones and the nulls included, must come
+    # back as given.
     job = make_job(factory, [f"text {i}" for i in range(40)])
     hits = [{"list": "banned", "entry": 3, "span": [0, 4]}]
     verdicts = [
@@ -104,8 +105,8 @@ def test_a_batch_of_verdicts_goes_in_whole_with_every_field_as_given(factory):
 
 
 def test_a_value_too_long_for_its_column_is_refused_not_cut(postgres_factory):
-    # The batch's strings travel as text[]: the column's own length check must still
-    # refuse an over-long value (an explicit cast to varchar(64) would cut it silently).
+    # The batch travels as JSON text, and each value goes through its column's input
+    # function, which refuses an over-long value (a cast to varchar(64) would cut it).
     job = make_job(postgres_factory, ["one"])
     too_long = "r" * 65  # model_revision is varchar(64)
     with pytest.raises(DataError), session_scope(postgres_factory) as session:
@@ -169,6 +170,19 @@ def test_review_decision_opens_one_escalation_that_alone_keeps_the_text(factory)
     assert listed.categories == CONTROVERSIAL.categories and listed.job_id == job.id
     assert [event.action for event in events] == ["escalated"]
     assert "a controversial text" not in repr(events[0].after)
+
+
+def test_a_retained_text_comes_back_exactly_whatever_its_characters(factory):
+    # The escalation's text goes into the store inside a JSON document on Postgres:
+    # quotes, backslashes, control characters and characters outside the BMP (sent as
+    # surrogate pairs) must come back as they were.
+    text = 'say "no"\\ or \\"yes\\"\n\ttab \u00e9t\u00e9 \u4f60\u597d \U0001f389 \u200b end'
+    job = make_job(factory, [text])
+    record(factory, job.items[0].id, CONTROVERSIAL, REVIEW, review_text=text)
+
+    with session_scope(factory) as session:
+        [listed] = list_escalations(session=session)
+    assert listed.text == text
 
 
 def test_text_offered_for_an_allowed_or_blocked_item_is_not_kept(factory):
