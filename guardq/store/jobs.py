@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -273,7 +274,7 @@ def list_results(
             metadata=row[4],
             status=row[5],
             error=row[6],
-            verdict=stored_verdict(_Columns(row[7:])) if row[7] is not None else None,
+            verdict=stored_verdict(_Verdict._make(row[7:])) if row[7] is not None else None,
         )
         for row in session.execute(query)
     ]
@@ -294,11 +295,5 @@ _RESULT_ITEM = (
 _RESULT_VERDICT = tuple(VerdictRecord.__table__.c[name] for name in STORED_COLUMNS)
 
 
-class _Columns:
-    """A verdict row's ``STORED_COLUMNS`` values, by name, for ``stored_verdict``."""
-
-    __slots__ = STORED_COLUMNS
-
-    def __init__(self, values) -> None:
-        for name, value in zip(STORED_COLUMNS, values, strict=True):
-            setattr(self, name, value)
+# A verdict row's ``STORED_COLUMNS``, by name, for ``stored_verdict``.
+_Verdict = namedtuple("_Verdict", STORED_COLUMNS)
