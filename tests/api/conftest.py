@@ -23,15 +23,13 @@ from redis import Redis
 
 from api.app import create_app
 from api.metrics import queue_keys
-from guardq.settings import Settings
+from guardq.settings import REPO_ROOT, Settings
 from guardq.store.db import session_scope
 from guardq.store.enums import KeyRole
 from guardq.store.keys import create_api_key
 
 pytestmark = pytest.mark.integration
 
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Small limits, so that the limit tests stay cheap.
 MAX_TEXT_CHARS = 200

@@ -4,7 +4,6 @@ bulk jobs too, 429 with Retry-After and OpenAI's x-ratelimit headers."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,8 +16,6 @@ from guardq.store.keys import create_api_key, set_api_key_limits
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def _key(factory, **limits) -> tuple[uuid.UUID, dict[str, str]]:
     with session_scope(factory) as session:
@@ -30,16 +27,11 @@ def test_two_api_processes_share_one_limit_and_the_61st_request_gets_429(
     api_process, redis, factory, tmp_path
 ):
     _, headers = _key(factory, rpm=60)
-    processes = [api_process(tmp_path / f"api{n}.log") for n in (1, 2)]
-    try:
-        answers = []
-        for n in range(61):
-            _, base = processes[n % 2]
-            answers.append(httpx.get(f"{base}/v1/jobs/{uuid.uuid4()}", headers=headers))
-    finally:
-        for process, _ in processes:
-            process.terminate()
-            process.wait(timeout=30)
+    processes = [api_process(tmp_path / f"api{n}.log") for n in (1, 2)]  # stopped after
+    answers = []
+    for n in range(61):
+        _, base = processes[n % 2]
+        answers.append(httpx.get(f"{base}/v1/jobs/{uuid.uuid4()}", headers=headers))
     assert [a.status_code for a in answers[:60]] == [404] * 60
     remaining = [int(a.headers["x-ratelimit-remaining-requests"]) for a in answers[:60]]
     assert remaining == list(range(59, -1, -1))
