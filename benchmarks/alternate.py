@@ -25,6 +25,9 @@ from embedded import child_json
 # (label, path into the JSON figures, whether bigger is better)
 FIGURES = [
     ("engine items/s", ("engine", "items_per_s"), True),
+    ("label rows/s", ("label", "rows_per_s"), True),
+    ("label / engine", ("label", "ratio_to_engine"), True),
+    ("label RSS MB", ("label", "peak_rss_mb"), False),
     ("bulk items/s", ("bulk", "items_per_s"), True),
     ("bulk / engine", ("bulk", "ratio_to_engine"), True),
     ("replay items/s", ("replay", "items_per_s"), True),
