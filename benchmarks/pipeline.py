@@ -76,7 +76,7 @@ def measure_guardq(args, stores, texts, fresh, log_dir: Path, figures: dict) -> 
     env = child_env(args.device, args.dtype, embedded=False)
     env = service_env(stores, args.model, args.device, env)
     with ExitStack() as running:
-        worker = start_worker(env, args.device, log_dir)
+        worker = start_worker(env, args.device, log_dir, args.workers_per_device)
         running.callback(worker.stop)
         api, url = start_api(env, log_dir)
         running.callback(api.stop)
@@ -177,6 +177,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--vllm-url", help="an OpenAI-compatible server, e.g. vllm serve")
     parser.add_argument("--vllm-model", help="its model name (default: the first it serves)")
     parser.add_argument("--device", default="cpu", help="engine and worker (default cpu)")
+    parser.add_argument(
+        "--workers-per-device",
+        type=int,
+        default=1,
+        help="guardq worker --per-device (default %(default)s)",
+    )
     parser.add_argument("--dtype", help="float32, bfloat16, float16 (default: GUARDQ_DTYPE)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

@@ -151,14 +151,23 @@ class GuardqProcess:
         self._log.close()
 
 
-def start_worker(env: dict[str, str], device: str, log_dir: Path) -> GuardqProcess:
+def start_worker(
+    env: dict[str, str], device: str, log_dir: Path, per_device: int = 1
+) -> GuardqProcess:
     """``guardq worker`` on ``device`` (realtime and bulk queues, no callbacks worker),
-    returned once its celery worker consumes."""
+    ``per_device`` processes on it, returned once each of its celery workers consumes."""
     name = f"bench{uuid.uuid4().hex[:6]}"
-    node = f"{name}-{device.replace(':', '')}@{socket.gethostname()}"
+    base = f"{name}-{device.replace(':', '')}"
+    names = [base] if per_device == 1 else [f"{base}-{i}" for i in range(1, per_device + 1)]
+    nodes = [f"{node}@{socket.gethostname()}" for node in names]
     args = ["worker", "--devices", device, "--queues", "realtime,bulk", "--name", name]
-    worker = GuardqProcess([*args, "--no-callbacks"], env, log_dir / "worker.log")
-    worker.wait_until(lambda: f"{node} ready." in worker.log(), "guardq worker", START_TIMEOUT_S)
+    args += ["--per-device", str(per_device), "--no-callbacks"]
+    worker = GuardqProcess(args, env, log_dir / "worker.log")
+    worker.wait_until(
+        lambda: all(f"{node} ready." in worker.log() for node in nodes),
+        "guardq worker",
+        START_TIMEOUT_S,
+    )
     return worker
 
 

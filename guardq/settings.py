@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     model: str = str(DEMO_MODEL)
     # auto | cpu | cuda | cuda:N. auto takes cuda:0 when present, else the CPU.
     device: str = "auto"
+    # Worker processes per device, each with its own copy of the model (`guardq worker
+    # --per-device`): while one runs the engine, another does its store work and takes
+    # the next requests.
+    workers_per_device: int = Field(default=1, ge=1, le=16)
     # auto = bf16 on GPU, fp32 on CPU.
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     # Postgres in production (postgresql+psycopg://...); unset = embedded SQLite store.

@@ -1,7 +1,12 @@
 """``guardq worker``: one Celery worker process per device, supervised until a signal.
 
 Each device gets its own ``celery worker`` process (solo pool, its own hostname) with
-``GUARDQ_DEVICE`` set to that device, polling realtime before bulk. One extra,
+``GUARDQ_DEVICE`` set to that device, polling realtime before bulk; ``--per-device N``
+starts N of them on each device, each with its own copy of the model. A solo worker
+does everything in one thread: while it writes a call's verdicts, waits for the store
+or takes the next messages, its engine is idle. A second process on the same device
+runs its engine meanwhile (as an inference server runs several instances of a model
+per GPU); on the CPU the cores are split between them. One extra,
 model-free worker (threads pool) sends job callbacks and runs upkeep (the purge of
 reviewed text); ``--beat`` adds the Celery beat that schedules that upkeep (one per
 deployment: or run ``guardq beat`` on its own). The supervisor forwards
@@ -43,11 +48,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"moderation queues to consume, realtime always polled first "
         f"(default: {REALTIME},{BULK})",
     )
+    worker.add_argument(
+        "--per-device",
+        type=int,
+        help="worker processes per device, each with its own copy of the model "
+        "(default: GUARDQ_WORKERS_PER_DEVICE, 1)",
+    )
     worker.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
     worker.add_argument(
         "--name",
         default="guardq",
-        help="node name prefix: NAME-cuda0@HOST, NAME-callbacks@HOST (default guardq)",
+        help="node name prefix: NAME-cuda0@HOST (NAME-cuda0-1@HOST, NAME-cuda0-2@HOST... "
+        "with --per-device), NAME-callbacks@HOST (default guardq)",
     )
     worker.add_argument(
         "--no-callbacks", action="store_true", help="do not start the callbacks worker"
@@ -79,18 +91,23 @@ def worker_commands(
     name: str,
     loglevel: str,
     callbacks: bool,
+    per_device: int = 1,
     beat_schedule: Path | None = None,
 ):
     """(device or None, argv) of each process to start; ``beat_schedule``: add beat."""
+    if per_device < 1:
+        raise ValueError(f"--per-device: expected at least 1, got {per_device}")
     # Realtime is polled first whatever order the user wrote.
     queues = sorted(queues, key=[REALTIME, BULK].index)
     celery = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
     common = ["--loglevel", loglevel, "--without-gossip", "--without-mingle"]
     plans = []
     for device in devices:
-        node = f"{name}-{device.replace(':', '')}@%h"
-        argv = [*celery, "--pool", "solo", "-Q", ",".join(queues), "-n", node]
-        plans.append((device, argv + common))
+        base = f"{name}-{device.replace(':', '')}"
+        nodes = [base] if per_device == 1 else [f"{base}-{i}" for i in range(1, per_device + 1)]
+        for node in nodes:
+            argv = [*celery, "--pool", "solo", "-Q", ",".join(queues), "-n", f"{node}@%h"]
+            plans.append((device, argv + common))
     if callbacks:
         argv = [*celery, "--pool", "threads", "-c", str(CALLBACK_THREADS), "-Q", CALLBACKS]
         plans.append((None, argv + ["-n", f"{name}-callbacks@%h"] + common))
@@ -99,12 +116,18 @@ def worker_commands(
     return plans
 
 
+def cpu_threads(processes: int) -> int:
+    """Each of ``processes`` CPU workers' share of the cores this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) // processes)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.broker_url is None:
         raise ValueError("GUARDQ_BROKER_URL is not set: a worker needs the Redis broker")
     devices = parse_list(args.devices or settings.device, None, "devices")
     queues = parse_list(args.queues, {REALTIME, BULK}, "queues")
+    per_device = args.per_device if args.per_device is not None else settings.workers_per_device
     children = []
     plans = worker_commands(
         devices,
@@ -112,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         loglevel=args.loglevel,
         callbacks=not args.no_callbacks,
+        per_device=per_device,
         beat_schedule=args.schedule_file if args.beat else None,
     )
     for device, argv in plans:
@@ -123,6 +147,11 @@ def run(args: argparse.Namespace) -> int:
         # Read by torch's native libraries when they load, so they must be in the
         # child's environment (guardq.native says why each); an operator's value wins.
         env.update({k: v for k, v in NATIVE_DEFAULTS.items() if k not in env})
+        if device in ("cpu", "auto") and per_device > 1 and "OMP_NUM_THREADS" not in env:
+            # Each process its share of the cores: more threads than cores in all
+            # would have them preempt one another inside every kernel. (A GPU's
+            # workers, "auto" included, hardly use these threads.)
+            env["OMP_NUM_THREADS"] = str(cpu_threads(per_device))
         children.append(subprocess.Popen(argv, env=env))
 
     stopping = False

@@ -14,9 +14,10 @@ Fixtures (session-scoped):
 - ``session_factory``: SQLAlchemy sessions on that database.
 - ``celery_app``: a producer app on that broker; pass it as ``submit_job(app=...)``.
 - ``worker_factory``: ``worker_factory.start(prefix, queues="realtime,bulk",
-  callbacks=False, **env)`` starts another ``guardq worker --devices cpu`` (its own
-  process group) and waits until its celery workers consume. ``WorkerProcess.name`` is
-  the model worker's node name (for ``app.control``), ``.kill()`` SIGKILLs the whole
+  callbacks=False, per_device=1, **env)`` starts another ``guardq worker --devices
+  cpu`` (its own process group) and waits until its celery workers consume.
+  ``WorkerProcess.name`` is the model worker's node name (for ``app.control``; the
+  first of ``.model_nodes`` with ``per_device``), ``.kill()`` SIGKILLs the whole
   group, ``.terminate()`` SIGTERMs the supervisor alone, ``.log()`` is the output so
   far. Every worker started is stopped at the end of the session.
 - ``celery_worker``: the shared worker (realtime, bulk, and a callbacks worker).
@@ -115,15 +116,26 @@ class WorkerProcess:
     callbacks worker. ``name`` is the model worker's Celery node name."""
 
     def __init__(
-        self, prefix: str, env: dict[str, str], log_path: Path, queues: str, callbacks: bool
+        self,
+        prefix: str,
+        env: dict[str, str],
+        log_path: Path,
+        queues: str,
+        callbacks: bool,
+        per_device: int = 1,
     ) -> None:
-        node = socket.gethostname()
-        self.name = f"{prefix}-cpu@{node}"
-        self.nodes = [self.name] + ([f"{prefix}-callbacks@{node}"] if callbacks else [])
+        host = socket.gethostname()
+        models = [f"{prefix}-cpu"] if per_device == 1 else [
+            f"{prefix}-cpu-{i}" for i in range(1, per_device + 1)
+        ]  # fmt: skip
+        self.model_nodes = [f"{node}@{host}" for node in models]
+        self.name = self.model_nodes[0]
+        self.nodes = self.model_nodes + ([f"{prefix}-callbacks@{host}"] if callbacks else [])
         self.log_path = log_path
         argv = [
             sys.executable, "-m", "guardq.cli", "worker", "--devices", "cpu",
             "--queues", queues, "--name", prefix, "--loglevel", "INFO",
+            "--per-device", str(per_device),
         ]  # fmt: skip
         if not callbacks:
             argv.append("--no-callbacks")
@@ -193,6 +205,7 @@ class WorkerFactory:
         *,
         queues: str = f"{REALTIME},{BULK}",
         callbacks: bool = False,
+        per_device: int = 1,
         **env: str,
     ) -> WorkerProcess:
         worker = WorkerProcess(
@@ -201,6 +214,7 @@ class WorkerFactory:
             self.log_dir / f"{prefix}.log",
             queues,
             callbacks,
+            per_device,
         )
         self.started.append(worker)
         worker.wait_ready()
