@@ -25,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -112,8 +113,36 @@ def _measure_engine(model: str, inputs: Path) -> dict:
     }
 
 
+def _tree_rss_kb(pid: int) -> int:
+    """Resident KB of ``pid`` and its descendants (the engine processes), now."""
+    total, pids = 0, [pid]
+    while pids:
+        pid = pids.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += int(status.split("VmRSS:")[1].split()[0])
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pids += map(int, (task / "children").read_text().split())
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+    return total
+
+
+class _TreePeak(threading.Thread):
+    """The highest sum of RSS over ``pid``'s process tree, sampled every 0.1 s."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_kb, self.done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.pid))
+
+
 def _run_label(model: str, inputs: Path, workdir: Path, env: dict[str, str]) -> dict:
-    """``guardq label`` on ``inputs`` in ``workdir``: seconds, peak RSS, rows written."""
+    """``guardq label`` on ``inputs`` in ``workdir``: seconds, peak RSS (of the process,
+    and sampled over it and its engine processes), rows written."""
     workdir.mkdir(parents=True, exist_ok=True)
     output = workdir / "labeled.jsonl"
     argv = [sys.executable, "-m", "guardq.cli", "label", str(inputs), "-o", str(output)]
@@ -122,6 +151,8 @@ def _run_label(model: str, inputs: Path, workdir: Path, env: dict[str, str]) -> 
     with log_path.open("wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(argv, cwd=workdir, env=env, stdout=log, stderr=log)
+        tree = _TreePeak(process.pid)
+        tree.start()
         try:
             # wait4, not wait: the peak RSS of this child alone, not of every child so far.
             _, status, usage = os.wait4(process.pid, 0)
@@ -131,17 +162,33 @@ def _run_label(model: str, inputs: Path, workdir: Path, env: dict[str, str]) -> 
             raise
         process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
+        tree.done.set()
     if process.returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
         raise RuntimeError(f"guardq label exited {process.returncode}:\n{tail}")
     with output.open("rb") as written:
         rows = sum(1 for _ in written)
-    return {"seconds": seconds, "peak_rss_mb": round(usage.ru_maxrss / 1024), "rows": rows}
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "tree_peak_rss_mb": round(max(tree.peak_kb, usage.ru_maxrss) / 1024),
+        "rows": rows,
+    }
 
 
-def label_rows(model: str, inputs: Path, *, device: str, dtype: str | None, workdir: Path) -> dict:
-    """Rows/s and peak RSS of ``guardq label`` on ``inputs``, embedded (no broker)."""
+def label_rows(
+    model: str,
+    inputs: Path,
+    *,
+    device: str,
+    dtype: str | None,
+    workdir: Path,
+    workers_per_device: int = 1,
+) -> dict:
+    """Rows/s and peak RSS of ``guardq label`` on ``inputs``, embedded (no broker), with
+    ``workers_per_device`` engine processes."""
     env = child_env(device, dtype, embedded=True)
+    env["GUARDQ_WORKERS_PER_DEVICE"] = str(workers_per_device)
     first_row = inputs.read_text(encoding="utf-8").splitlines()[0]
     one = workdir / "startup" / "one.jsonl"
     one.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +205,8 @@ def label_rows(model: str, inputs: Path, *, device: str, dtype: str | None, work
         "rows_per_s": round(run["rows"] / max(run["seconds"] - startup, 1e-9), 2),
         "wall_rows_per_s": round(run["rows"] / run["seconds"], 2),
         "peak_rss_mb": run["peak_rss_mb"],
+        "tree_peak_rss_mb": run["tree_peak_rss_mb"],
+        "workers_per_device": workers_per_device,
     }
 
 
@@ -179,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     parser.add_argument("--dtype", help="float32, bfloat16, float16 (default: GUARDQ_DTYPE)")
+    parser.add_argument(
+        "--workers-per-device",
+        type=int,
+        default=1,
+        help="engine processes of guardq label (GUARDQ_WORKERS_PER_DEVICE, default 1)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--engine-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -196,13 +251,19 @@ def main(argv: list[str] | None = None) -> int:
             f"in {engine['seconds']:.2f} s on {engine['device']}, {engine['dtype']})"
         )
         label = label_rows(
-            args.model, inputs, device=args.device, dtype=args.dtype, workdir=Path(scratch)
+            args.model,
+            inputs,
+            device=args.device,
+            dtype=args.dtype,
+            workdir=Path(scratch),
+            workers_per_device=args.workers_per_device,
         )
     label["ratio_to_engine"] = round(label["rows_per_s"] / engine["items_per_s"], 3)
     print(
         f"guardq label   {label['rows_per_s']:9.1f} rows/s   ({label['rows']} rows in "
         f"{label['seconds']:.2f} s, of which {label['startup_s']:.2f} s starting; "
-        f"peak RSS {label['peak_rss_mb']} MB)"
+        f"peak RSS {label['peak_rss_mb']} MB, {label['tree_peak_rss_mb']} MB with its "
+        f"engine processes)"
     )
     print(f"ratio          {label['ratio_to_engine']:9.3f}x the engine alone")
     if args.json:

@@ -181,7 +181,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers-per-device",
         type=int,
         default=1,
-        help="guardq worker --per-device (default %(default)s)",
+        help="guardq worker --per-device, and guardq label's engine processes "
+        "(GUARDQ_WORKERS_PER_DEVICE; default %(default)s)",
     )
     parser.add_argument("--dtype", help="float32, bfloat16, float16 (default: GUARDQ_DTYPE)")
     parser.add_argument("--seed", type=int, default=0)
@@ -249,7 +250,12 @@ def run(args: argparse.Namespace) -> dict:
                 rows = distinct_texts(args.label_n, seed=args.seed, tokenizer=tokenizer)
                 label_inputs = write_jsonl(scratch / "label.jsonl", rows)
             label = label_rows(
-                args.model, label_inputs, device=args.device, dtype=args.dtype, workdir=scratch
+                args.model,
+                label_inputs,
+                device=args.device,
+                dtype=args.dtype,
+                workdir=scratch,
+                workers_per_device=args.workers_per_device,
             )
             if "engine" in figures:
                 label["ratio_to_engine"] = round(
@@ -258,7 +264,10 @@ def run(args: argparse.Namespace) -> dict:
             figures["label"] = label
             rate = f"{label['rows_per_s']:9.1f} rows/s "
             report("embedded label", rate, label, figures.get("engine", {}).get("items_per_s"))
-            print(f"{'':<22}peak RSS {label['peak_rss_mb']} MB, start-up {label['startup_s']} s")
+            print(
+                f"{'':<22}peak RSS {label['peak_rss_mb']} MB ({label['tree_peak_rss_mb']} MB "
+                f"with its engine processes), start-up {label['startup_s']} s"
+            )
         if not args.skip_guardq:
             with scratch_stores(args.postgres_url, args.redis_url) as stores:
                 log_dir = args.log_dir or scratch

@@ -19,6 +19,12 @@ import os
 NATIVE_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "64"}
 
 
+def cpu_threads(processes: int) -> int:
+    """Each of ``processes`` engine processes' share of the cores this process may use:
+    more threads than cores in all would have them preempt one another in every kernel."""
+    return max(1, len(os.sched_getaffinity(0)) // processes)
+
+
 def apply_native_defaults() -> None:
     """Put ``NATIVE_DEFAULTS`` in this process's environment where unset (before torch
     is imported: oneDNN reads them when it loads)."""

@@ -22,6 +22,11 @@ class ModelLoadError(EngineError):
         self.what = f"cannot load model {path!r}: {problem}"
         super().__init__(f"{self.what}. Fix: {fix}")
 
+    def __reduce__(self):
+        # Rebuilt from its own arguments when it crosses from an engine process
+        # (worker.inprocess); the default would pass the message alone.
+        return type(self), (self.path, self.problem, self.fix)
+
 
 class UnsupportedModelError(EngineError):
     """The checkpoint loads, but the engine's fast path cannot run it."""
@@ -35,13 +40,20 @@ class DeviceError(EngineError):
         self.fix = fix
         super().__init__(f"{what}. Fix: {fix}")
 
+    def __reduce__(self):
+        return type(self), (self.what, self.fix)
+
 
 class EngineOutOfMemoryError(EngineError):
     """The accelerator ran out of memory while loading or running the model."""
 
     def __init__(self, where: str, detail: str) -> None:
+        self.where, self.detail = where, detail
         super().__init__(
             f"out of memory {where} ({detail}). Fix: use a smaller model (GUARDQ_MODEL), "
             "lower GUARDQ_MAX_BATCH_TOKENS (tokens per forward pass) or GUARDQ_CHUNK_TOKENS "
             "(the longest window of one item)"
         )
+
+    def __reduce__(self):
+        return type(self), (self.where, self.detail)

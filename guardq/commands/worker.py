@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from guardq.commands.beat import add_beat_options, beat_command
-from guardq.native import NATIVE_DEFAULTS
+from guardq.native import NATIVE_DEFAULTS, cpu_threads
 from guardq.queue import BULK, CALLBACKS, REALTIME
 from guardq.settings import get_settings
 
@@ -116,11 +116,6 @@ def worker_commands(
     return plans
 
 
-def cpu_threads(processes: int) -> int:
-    """Each of ``processes`` CPU workers' share of the cores this process may use."""
-    return max(1, len(os.sched_getaffinity(0)) // processes)
-
-
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if settings.broker_url is None:
@@ -148,9 +143,8 @@ def run(args: argparse.Namespace) -> int:
         # child's environment (guardq.native says why each); an operator's value wins.
         env.update({k: v for k, v in NATIVE_DEFAULTS.items() if k not in env})
         if device in ("cpu", "auto") and per_device > 1 and "OMP_NUM_THREADS" not in env:
-            # Each process its share of the cores: more threads than cores in all
-            # would have them preempt one another inside every kernel. (A GPU's
-            # workers, "auto" included, hardly use these threads.)
+            # Each process its share of the cores (a GPU's workers, "auto" included,
+            # hardly use these threads).
             env["OMP_NUM_THREADS"] = str(cpu_threads(per_device))
         children.append(subprocess.Popen(argv, env=env))
 

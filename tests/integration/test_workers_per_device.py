@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from guardq.commands.worker import cpu_threads
+from guardq.native import cpu_threads
 from guardq.queue import BULK, REALTIME, make_celery
 from guardq.settings import Settings
 from guardq.store.db import session_scope

@@ -51,7 +51,12 @@ def label(rows, *extra):
     )
 
 
-def test_a_missing_model_directory_is_one_line_naming_the_fix(rows, capsys):
+@pytest.mark.parametrize("engine_processes", ["1", "2"])
+def test_a_missing_model_directory_is_one_line_naming_the_fix(
+    rows, capsys, monkeypatch, engine_processes
+):
+    # With engine processes the error is raised in one of them, and crosses over whole.
+    monkeypatch.setenv("GUARDQ_WORKERS_PER_DEVICE", engine_processes)
     assert label(rows, "--model", "/nonexistent/qwen3guard") == 2
     assert error_line(capsys) == (
         "guardq: error: cannot load model '/nonexistent/qwen3guard': the directory does not "

@@ -28,7 +28,7 @@ from guardq.labeling.columns import VERDICT_COLUMNS
 from guardq.labeling.executors import EMBEDDED_WINDOW_TASKS
 from guardq.labeling.runner import rejects_path
 from guardq.settings import DEMO_MODEL, REPO_ROOT, get_settings
-from guardq.store.models import Item, Job
+from guardq.store.models import Item, Job, VerdictRecord
 
 # The demo model unless the run names another.
 MODEL = os.environ.get("GUARDQ_TEST_MODEL", str(DEMO_MODEL))
@@ -208,6 +208,67 @@ def test_killed_label_run_resumes_without_losing_or_repeating_rows(embedded, tmp
     # The resumed run judged only what the checkpoint did not cover (plus, at most, the
     # windows in flight at the kill): it did not start over.
     assert total <= judged <= total + 2 * window
+
+
+def test_engine_processes_label_every_row_once(embedded, tmp_path):
+    # GUARDQ_WORKERS_PER_DEVICE=2: two spawned engine processes judge the windows (of
+    # 4 x EMBEDDED_WINDOW_TASKS records, several in the file) while this one reads and
+    # writes the files.
+    total = 5 * 4 * EMBEDDED_WINDOW_TASKS - 7
+    rows = [{"id": n, "text": f"{TEXTS[n % len(TEXTS)]} (row {n})"} for n in range(total)]
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write_input(source, rows)
+    env = {
+        **os.environ,
+        "GUARDQ_DATABASE_URL": embedded,
+        "GUARDQ_BULK_TASK_ITEMS": "4",
+        "GUARDQ_WORKERS_PER_DEVICE": "2",
+    }
+    argv = [sys.executable, "-m", "guardq.cli", "label", str(source), "-o", str(out)]
+    run = subprocess.Popen(
+        [*argv, "--model", MODEL, "--no-progress"],
+        cwd=REPO_ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    engines = set()
+    while run.poll() is None:
+        engines |= _engine_processes(run.pid)
+        time.sleep(0.05)
+    assert run.returncode == 0, run.stderr.read()
+    assert len(engines) == 2
+
+    labeled = _read_output(out)
+    assert [row["id"] for row in labeled] == list(range(total))
+    for row in labeled:
+        assert row["guard_content_sha256"] == content_sha256(row["text"])
+        assert row["guard_action"] in ("allow", "review", "block")
+    engine = create_engine(embedded)
+    with engine.connect() as connection:
+        items = connection.execute(select(func.count(Item.id))).scalar_one()
+        judged = connection.execute(
+            select(func.count(VerdictRecord.id), func.count(func.distinct(VerdictRecord.item_id)))
+        ).one()
+    engine.dispose()
+    assert items == total and tuple(judged) == (total, total)
+
+
+def _engine_processes(pid: int) -> set[int]:
+    """The engine processes ``pid`` has spawned and not yet reaped."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return set()
+    found = set()
+    for child in children:
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.add(int(child))
+    return found
 
 
 def _records_done(out) -> int:
