@@ -81,7 +81,8 @@ _GUARD = (
 def _url_description(field: str) -> str:
     shape = (
         "An absolute http:// or https:// URL: a host name, an IPv4 address or a bracketed "
-        "IPv6 address ([2001:db8::1]), an optional port, no user info, no whitespace."
+        "IPv6 address ([2001:db8::1]), an optional port, no user info, no whitespace, NUL "
+        "character or unpaired surrogate."
     )
     if field == "callback_url":
         return f"Where the job's summary is POSTed when it finishes. {shape} {_GUARD}"

@@ -56,12 +56,15 @@ def _ipv6_pattern() -> str:
 # The rule for callback and alert URLs, stated as is in the OpenAPI schema
 # (api.openapi_limits): http(s); a host name (letters, digits, hyphens, in dot-separated
 # labels), an IPv4 address or a bracketed IPv6 address (no user info); an optional port
-# (0 to 65535); then any path without whitespace. Where the URL may lead (DNS, inside
+# (0 to 65535); then any path without whitespace, NUL or a lone surrogate (the store
+# cannot hold those two: a NUL in an alert URL once reached Postgres as a 500). Where the URL may lead (DNS, inside
 # addresses) is the outbound guard's to say (guardq.outbound, api.validation). The end
 # is (?![\s\S]): Python's $ would allow a final newline.
 _HOST = rf"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[{_ipv6_pattern()}\])"
 _PORT = r"(?:[0-5]?[0-9]{1,4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
-CALLBACK_URL_PATTERN = rf"^https?://{_HOST}(?::{_PORT})?(?:[/?#][^\s]*)?(?![\s\S])"
+CALLBACK_URL_PATTERN = (
+    rf"^https?://{_HOST}(?::{_PORT})?(?:[/?#][^\s\u0000\ud800-\udfff]*)?(?![\s\S])"
+)
 
 
 class JobItemIn(BaseModel):
@@ -103,7 +106,8 @@ class JobCreate(BaseModel):
             raise ValueError(
                 "must be an absolute http:// or https:// URL with a host name (letters, "
                 "digits, hyphens, dots), an IPv4 address or a bracketed IPv6 address "
-                "([2001:db8::1]), and an optional port (0 to 65535)"
+                "([2001:db8::1]), an optional port (0 to 65535), and no whitespace, NUL "
+                "character or unpaired surrogate"
             )
         return value
 

@@ -178,8 +178,6 @@ def job_items(body: JobCreate, settings: Settings) -> list[NewItem]:
     """The job's items as store inputs; raises InputError listing every problem."""
     check_count(("items",), len(body.items), settings)
     errors: list[FieldError] = []
-    if body.callback_url is not None:
-        _check_storable(("callback_url",), body.callback_url, errors)
     items = [
         _job_item(index, item, body.mode, settings, errors) for index, item in enumerate(body.items)
     ]

@@ -6,7 +6,9 @@
 #      (benchmarks/throughput.py);
 #   3. the pipeline's ratio to the engine there: `guardq label` embedded (the worker's
 #      pipeline on SQLite, no broker) against the engine alone on the same texts
-#      (benchmarks/embedded.py). The GPU machine has no Postgres and no Redis.
+#      (benchmarks/embedded.py), with one engine process and then with
+#      GPU_CHECK_ENGINE_PROCESSES (2) on the one GPU (GUARDQ_WORKERS_PER_DEVICE). The GPU
+#      machine has no Postgres and no Redis.
 #
 # Run from anywhere:  bash benchmarks/gpu_check.sh
 # Figures go to stdout; with OUT set, also to $OUT (gpu_check.log, *.json, summary.json).
@@ -19,7 +21,8 @@
 # GPU_CHECK_LAYERS (the preset's 28), GPU_CHECK_N (texts for the engine against the
 # loop, 2048), GPU_CHECK_REFERENCE_ITEMS (48), GPU_CHECK_LABEL_N (texts for the
 # pipeline against the engine, 8192), GPU_CHECK_BATCH_TOKENS (32768), PYTHON (python3),
-# GPU_CHECK_WHEELS (1: install .whl/), GPU_CHECK_SKIP_LOOP (1: the pipeline part only).
+# GPU_CHECK_WHEELS (1: install .whl/), GPU_CHECK_SKIP_LOOP (1: the pipeline part only),
+# GPU_CHECK_ENGINE_PROCESSES (2; 1: no second label run).
 # A dry run of the CPU-compatible parts:
 #   PYTHON=.venv/bin/python GPU_CHECK_WHEELS=0 GPU_CHECK_DEVICE=cpu GPU_CHECK_DTYPE=float32 \
 #     GPU_CHECK_LAYERS=1 GPU_CHECK_N=64 GPU_CHECK_REFERENCE_ITEMS=4 GPU_CHECK_LABEL_N=200 \
@@ -34,6 +37,7 @@ LAYERS=${GPU_CHECK_LAYERS:-28}
 N=${GPU_CHECK_N:-2048}
 REFERENCE_ITEMS=${GPU_CHECK_REFERENCE_ITEMS:-48}
 LABEL_N=${GPU_CHECK_LABEL_N:-8192}
+ENGINE_PROCESSES=${GPU_CHECK_ENGINE_PROCESSES:-2}
 BATCH_TOKENS=${GPU_CHECK_BATCH_TOKENS:-32768}
 WORK=$(mktemp -d /tmp/gpu-check.XXXXXX)
 RESULTS=${OUT:-$WORK/results}
@@ -99,6 +103,11 @@ step "engine against the model card's loop ($DEVICE, $DTYPE, $N texts, 12 new to
 step "embedded pipeline (guardq label, SQLite) against the engine alone ($LABEL_N texts)"
 measure embedded benchmarks/embedded.py --model "$MODEL" --device "$DEVICE" \
     --dtype "$DTYPE" --n "$LABEL_N"
+if [ "$ENGINE_PROCESSES" -gt 1 ]; then
+    step "the same with $ENGINE_PROCESSES engine processes on the one device"
+    measure embedded_processes benchmarks/embedded.py --model "$MODEL" --device "$DEVICE" \
+        --dtype "$DTYPE" --n "$LABEL_N" --workers-per-device "$ENGINE_PROCESSES"
+fi
 
 step "summary"
 "$PYTHON" - "$RESULTS" "$LAYERS" <<'EOF'
@@ -121,6 +130,14 @@ if (results / "embedded.json").is_file():
         pipeline_ratio_to_engine=embedded["label"]["ratio_to_engine"],
         label_startup_s=embedded["label"]["startup_s"],
         label_peak_rss_mb=embedded["label"]["peak_rss_mb"],
+    )
+if (results / "embedded_processes.json").is_file():
+    label = json.loads((results / "embedded_processes.json").read_text())["label"]
+    summary.update(
+        engine_processes=label["workers_per_device"],
+        processes_label_rows_per_s=label["rows_per_s"],
+        processes_ratio_to_engine=label["ratio_to_engine"],
+        processes_tree_peak_rss_mb=label["tree_peak_rss_mb"],
     )
 (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 print(json.dumps(summary))

@@ -29,6 +29,7 @@ from redis import Redis
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import make_url
 
+from guardq.commands.worker import node_names
 from guardq.settings import REPO_ROOT
 from guardq.store.db import create_db_engine, normalize_url, session_factory, session_scope
 from guardq.store.enums import KeyRole
@@ -157,9 +158,7 @@ def start_worker(
     """``guardq worker`` on ``device`` (realtime and bulk queues, no callbacks worker),
     ``per_device`` processes on it, returned once each of its celery workers consumes."""
     name = f"bench{uuid.uuid4().hex[:6]}"
-    base = f"{name}-{device.replace(':', '')}"
-    names = [base] if per_device == 1 else [f"{base}-{i}" for i in range(1, per_device + 1)]
-    nodes = [f"{node}@{socket.gethostname()}" for node in names]
+    nodes = [f"{node}@{socket.gethostname()}" for node in node_names(name, device, per_device)]
     args = ["worker", "--devices", device, "--queues", "realtime,bulk", "--name", name]
     args += ["--per-device", str(per_device), "--no-callbacks"]
     worker = GuardqProcess(args, env, log_dir / "worker.log")

@@ -84,6 +84,13 @@ def parse_list(value: str, allowed: set[str] | None, what: str) -> list[str]:
     return items
 
 
+def node_names(name: str, device: str, per_device: int = 1) -> list[str]:
+    """The Celery node names (before ``@host``) of ``device``'s workers: NAME-cuda0, or
+    NAME-cuda0-1, NAME-cuda0-2... when there are several."""
+    base = f"{name}-{device.replace(':', '')}"
+    return [base] if per_device == 1 else [f"{base}-{i}" for i in range(1, per_device + 1)]
+
+
 def worker_commands(
     devices: list[str],
     queues: list[str],
@@ -103,9 +110,7 @@ def worker_commands(
     common = ["--loglevel", loglevel, "--without-gossip", "--without-mingle"]
     plans = []
     for device in devices:
-        base = f"{name}-{device.replace(':', '')}"
-        nodes = [base] if per_device == 1 else [f"{base}-{i}" for i in range(1, per_device + 1)]
-        for node in nodes:
+        for node in node_names(name, device, per_device):
             argv = [*celery, "--pool", "solo", "-Q", ",".join(queues), "-n", f"{node}@%h"]
             plans.append((device, argv + common))
     if callbacks:

@@ -91,6 +91,16 @@ JOB_CASES = {
         "callback_url",
         "NUL character",
     ),
+    "NUL in an alert URL": (
+        job({"text": SECRET}, alert_url="http://hooks.example/?\u0000"),
+        "alert_url",
+        "NUL character",
+    ),
+    "lone surrogate in a callback URL": (
+        job({"text": SECRET}, callback_url="https://hooks.example/\udc00"),
+        "callback_url",
+        "unicode string",
+    ),
     "over-long response": (
         job({"prompt": SECRET, "response": LONG}, mode="response"),
         "items[0].response",

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pytest
 
+from guardq.commands.worker import node_names
 from guardq.queue import BULK, REALTIME, make_celery
 from guardq.settings import DEMO_MODEL, REPO_ROOT, Settings
 from guardq.store.db import create_db_engine, session_scope
@@ -125,10 +126,7 @@ class WorkerProcess:
         per_device: int = 1,
     ) -> None:
         host = socket.gethostname()
-        models = [f"{prefix}-cpu"] if per_device == 1 else [
-            f"{prefix}-cpu-{i}" for i in range(1, per_device + 1)
-        ]  # fmt: skip
-        self.model_nodes = [f"{node}@{host}" for node in models]
+        self.model_nodes = [f"{node}@{host}" for node in node_names(prefix, "cpu", per_device)]
         self.name = self.model_nodes[0]
         self.nodes = self.model_nodes + ([f"{prefix}-callbacks@{host}"] if callbacks else [])
         self.log_path = log_path
