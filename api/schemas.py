@@ -57,9 +57,10 @@ def _ipv6_pattern() -> str:
 # (api.openapi_limits): http(s); a host name (letters, digits, hyphens, in dot-separated
 # labels), an IPv4 address or a bracketed IPv6 address (no user info); an optional port
 # (0 to 65535); then any path without whitespace, NUL or a lone surrogate (the store
-# cannot hold those two: a NUL in an alert URL once reached Postgres as a 500). Where the URL may lead (DNS, inside
-# addresses) is the outbound guard's to say (guardq.outbound, api.validation). The end
-# is (?![\s\S]): Python's $ would allow a final newline.
+# cannot hold those two: a NUL in an alert URL once reached Postgres as a 500). Where
+# the URL may lead (DNS, inside addresses) is the outbound guard's to say
+# (guardq.outbound, api.validation). The end is (?![\s\S]): Python's $ would allow a
+# final newline.
 _HOST = rf"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[{_ipv6_pattern()}\])"
 _PORT = r"(?:[0-5]?[0-9]{1,4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 CALLBACK_URL_PATTERN = (
