@@ -32,7 +32,8 @@ def open_executors(
     """An executor per mode in ``modes`` and the number of records per job window.
 
     The in-process executors share one runtime, so the model loads once, and one
-    thread, so the engine runs one job at a time.
+    thread, so the engine runs one job at a time; or GUARDQ_WORKERS_PER_DEVICE engine
+    processes, one window each.
     """
     modes = list(dict.fromkeys(modes))
     if settings.broker_url is not None:
@@ -50,4 +51,7 @@ def open_executors(
     # Imported here: the queue path must not load torch in the producer's process.
     from worker.inprocess import in_process_executors
 
-    return in_process_executors(model, modes), settings.bulk_task_items * EMBEDDED_WINDOW_TASKS
+    # Engine processes take a window each: smaller windows, so that a file of a few
+    # windows still keeps them all busy.
+    tasks = max(1, EMBEDDED_WINDOW_TASKS // settings.workers_per_device)
+    return in_process_executors(model, modes), settings.bulk_task_items * tasks

@@ -211,9 +211,9 @@ def test_killed_label_run_resumes_without_losing_or_repeating_rows(embedded, tmp
 
 
 def test_engine_processes_label_every_row_once(embedded, tmp_path):
-    # GUARDQ_WORKERS_PER_DEVICE=2: two spawned engine processes judge the windows (of
-    # 4 x EMBEDDED_WINDOW_TASKS records, several in the file) while this one reads and
-    # writes the files.
+    # GUARDQ_WORKERS_PER_DEVICE=2: two spawned engine processes judge the windows while
+    # this one reads and writes the files; each window is half the usual (4-item tasks:
+    # 2 x EMBEDDED_WINDOW_TASKS records), so that a small file still feeds both.
     total = 5 * 4 * EMBEDDED_WINDOW_TASKS - 7
     rows = [{"id": n, "text": f"{TEXTS[n % len(TEXTS)]} (row {n})"} for n in range(total)]
     source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -247,11 +247,13 @@ def test_engine_processes_label_every_row_once(embedded, tmp_path):
     engine = create_engine(embedded)
     with engine.connect() as connection:
         items = connection.execute(select(func.count(Item.id))).scalar_one()
+        jobs = connection.execute(select(func.count(Job.id))).scalar_one()
         judged = connection.execute(
             select(func.count(VerdictRecord.id), func.count(func.distinct(VerdictRecord.item_id)))
         ).one()
     engine.dispose()
     assert items == total and tuple(judged) == (total, total)
+    assert jobs == -(-total // (2 * EMBEDDED_WINDOW_TASKS))
 
 
 def _engine_processes(pid: int) -> set[int]:
