@@ -225,18 +225,16 @@ def test_engine_processes_label_every_row_once(embedded, tmp_path):
         "GUARDQ_WORKERS_PER_DEVICE": "2",
     }
     argv = [sys.executable, "-m", "guardq.cli", "label", str(source), "-o", str(out)]
-    run = subprocess.Popen(
-        [*argv, "--model", MODEL, "--no-progress"],
-        cwd=REPO_ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    engines = set()
-    while run.poll() is None:
-        engines |= _engine_processes(run.pid)
-        time.sleep(0.05)
-    assert run.returncode == 0, run.stderr.read()
+    log = tmp_path / "label.log"
+    with log.open("wb") as stderr:
+        run = subprocess.Popen(
+            [*argv, "--model", MODEL, "--no-progress"], cwd=REPO_ROOT, env=env, stderr=stderr
+        )
+        engines = set()
+        while run.poll() is None:
+            engines |= _engine_processes(run.pid)
+            time.sleep(0.05)
+    assert run.returncode == 0, log.read_text(errors="replace")
     assert len(engines) == 2
 
     labeled = _read_output(out)
