@@ -233,9 +233,14 @@ def run(args: argparse.Namespace) -> dict:
         "device": args.device,
         "n": args.n,
         "cpus": os.cpu_count(),
+        "workers_per_device": args.workers_per_device,
         "load_avg_1m_before": round(os.getloadavg()[0], 2),
     }
-    print(f"model {args.model} on {args.device}: {args.n} distinct texts", flush=True)
+    print(
+        f"model {args.model} on {args.device}: {args.n} distinct texts, "
+        f"{args.workers_per_device} worker/engine process(es) per device",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="guardq-pipeline-") as scratch:
         scratch = Path(scratch)
         inputs = write_jsonl(scratch / "texts.jsonl", texts)
