@@ -45,15 +45,9 @@ if TYPE_CHECKING:
     from worker.runtime import Runtime
 
 
-def embedded_runtime(*, model: str | None = None, database_url: str | None = None) -> Runtime:
-    """A runtime on a migrated store (``database_url``, else the configured or embedded
-    one) with ``model`` loaded on the configured device."""
-    url = resolve_url(database_url)
-    upgrade_database(url)
-    return _runtime(model, url)
-
-
 def _runtime(model: str | None, url: str) -> Runtime:
+    """A runtime on the (migrated) store at ``url`` with ``model`` loaded on the
+    configured device."""
     # Imported here: with engine processes, this one never loads torch (seconds).
     from worker.runtime import build_runtime
 
