@@ -179,7 +179,12 @@ def test_a_redis_restart_mid_job_loses_and_doubles_nothing_and_everyone_reconnec
             statuses = set(session.scalars(select(Item.status).where(Item.job_id == job_id)))
         assert verdicts == distinct == ITEMS
         assert statuses == {ItemStatus.DONE}
-        assert "Connection to broker lost" in worker_on_own_redis.log()
+        # Whether the worker logs "Connection to broker lost" depends on timing: when
+        # the restart falls inside one long engine call (all 1,500 items gathered into
+        # it), the client's own retry reconnects its sockets before the event loop
+        # looks, and nothing is logged. What matters is checked instead: the messages
+        # outstanding at the restart were judged once each (above), and a job sent after
+        # it is taken by the same worker (below).
 
         # The API reconnected too: its health check sees Redis, and a new job goes through
         # the same worker.
@@ -193,3 +198,10 @@ def test_a_redis_restart_mid_job_loses_and_doubles_nothing_and_everyone_reconnec
         assert answer.status_code == 202, answer.text
         after = uuid.UUID(answer.json()["id"])
         _wait(lambda: _job(session_factory, after).status is JobStatus.DONE, "no reconnect")
+        # The worker whose connections the restart cut judged it: its report names the
+        # job (logged just after the commit that finished it).
+        _wait(
+            lambda: f"job {after}:" in worker_on_own_redis.log(),
+            "the worker's report of the job sent after the restart",
+            timeout=30,
+        )
