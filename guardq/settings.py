@@ -22,6 +22,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_MODEL = REPO_ROOT / "models" / "demo"
 
 
+# Each worker process holds its own copy of the model: past this many per device the
+# copies cost more memory than the overlap gains.
+MAX_WORKERS_PER_DEVICE = 16
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GUARDQ_", extra="ignore", frozen=True)
 
@@ -33,7 +38,7 @@ class Settings(BaseSettings):
     # Worker processes per device, each with its own copy of the model (`guardq worker
     # --per-device`): while one runs the engine, another does its store work and takes
     # the next requests.
-    workers_per_device: int = Field(default=1, ge=1, le=16)
+    workers_per_device: int = Field(default=1, ge=1, le=MAX_WORKERS_PER_DEVICE)
     # auto = bf16 on GPU, fp32 on CPU.
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     # Postgres in production (postgresql+psycopg://...); unset = embedded SQLite store.

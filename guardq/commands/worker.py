@@ -28,7 +28,7 @@ from pathlib import Path
 from guardq.commands.beat import add_beat_options, beat_command
 from guardq.native import NATIVE_DEFAULTS, cpu_threads
 from guardq.queue import BULK, CALLBACKS, REALTIME
-from guardq.settings import get_settings
+from guardq.settings import MAX_WORKERS_PER_DEVICE, get_settings
 
 # Seconds the workers get to finish their current batch after SIGTERM.
 SHUTDOWN_GRACE_S = 60
@@ -51,7 +51,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.add_argument(
         "--per-device",
         type=int,
-        help="worker processes per device, each with its own copy of the model "
+        help="worker processes per device, 1 to 16, each with its own copy of the model "
         "(default: GUARDQ_WORKERS_PER_DEVICE, 1)",
     )
     worker.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
@@ -102,8 +102,8 @@ def worker_commands(
     beat_schedule: Path | None = None,
 ):
     """(device or None, argv) of each process to start; ``beat_schedule``: add beat."""
-    if per_device < 1:
-        raise ValueError(f"--per-device: expected at least 1, got {per_device}")
+    if not 1 <= per_device <= MAX_WORKERS_PER_DEVICE:
+        raise ValueError(f"--per-device: expected 1 to {MAX_WORKERS_PER_DEVICE}, got {per_device}")
     # Realtime is polled first whatever order the user wrote.
     queues = sorted(queues, key=[REALTIME, BULK].index)
     celery = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]

@@ -33,8 +33,9 @@ def test_per_device_starts_that_many_numbered_workers_on_each_device():
     assert all("solo" in argv for device, argv in plans if device is not None)
 
 
-def test_per_device_below_one_is_refused_naming_the_flag():
-    with pytest.raises(ValueError, match="--per-device: expected at least 1, got 0"):
+@pytest.mark.parametrize("per_device", [0, 17])
+def test_per_device_out_of_range_is_refused_naming_the_flag_and_the_range(per_device):
+    with pytest.raises(ValueError, match=f"--per-device: expected 1 to 16, got {per_device}"):
         worker_commands(
-            ["cpu"], ["realtime"], name="g", loglevel="INFO", callbacks=False, per_device=0
+            ["cpu"], ["realtime"], name="g", loglevel="INFO", callbacks=False, per_device=per_device
         )
