@@ -90,6 +90,22 @@ def test_wrong_drafts_change_no_answer(with_drafts, without_drafts):
     assert _answers(got) == _answers(plain)
 
 
+def test_the_guess_follows_the_most_frequent_continuation_not_the_last():
+    drafts = Drafts()
+    # Two answers branch after token 1 the same way, a third (the last) the other way.
+    drafts.learn([1, 2, 3, 9])
+    drafts.learn([1, 2, 3, 9])
+    drafts.learn([1, 5, 6, 9])
+    assert drafts.propose([1], 8) == (2, 3, 9)
+    assert drafts.propose([1, 5], 8) == (6, 9)  # past the branch, its own way
+    assert drafts.propose([], 2) == (1, 2)
+    # A tie keeps the continuation that reached the count first.
+    drafts.learn([1, 5, 6, 9])
+    assert drafts.propose([1], 1) == (2,)
+    drafts.learn([1, 5, 6, 9])
+    assert drafts.propose([1], 1) == (5,)
+
+
 def test_guessing_stops_when_guesses_fail_and_tries_again_later():
     drafts = Drafts()
     drafts.learn([1, 2, 3, 4])
