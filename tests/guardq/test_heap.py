@@ -15,7 +15,9 @@ def test_the_start_up_heap_is_frozen_and_what_comes_later_is_still_collected():
         tracked = {id(o) for o in gc.get_objects()}
 
         assert frozen >= len(start_up)
-        assert gc.get_freeze_count() == frozen
+        # A frozen object that another thread lets go of leaves the frozen set, so the
+        # count may fall by a few between the two reads; it never grows by itself.
+        assert len(start_up) <= gc.get_freeze_count() <= frozen
         # Frozen objects are in no generation a collection walks.
         assert not any(id(node) in tracked for node in start_up)
 
