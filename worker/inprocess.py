@@ -27,6 +27,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from guardq.heap import freeze_startup_heap
@@ -113,8 +114,10 @@ class _Engines:
     """The engine thread or processes that a set of executors share, with the windows
     they may hold in flight: one per engine, plus the one the caller writes out."""
 
-    def __init__(self, runner: Executor, judge: Callable, *, engines: int, users: int) -> None:
-        self.runner, self._judge, self.users = runner, judge, users
+    def __init__(
+        self, runner: Executor, judge: Callable, *, store: Engine, engines: int, users: int
+    ) -> None:
+        self.runner, self._judge, self.store, self.users = runner, judge, store, users
         self.depth = engines + 1
 
     def judge(self, work: list[WorkItem]) -> Future:
@@ -124,6 +127,10 @@ class _Engines:
         self.users -= 1
         if self.users == 0:
             self.runner.shutdown(wait=True, cancel_futures=True)
+            # Closed here: nothing closes a pool's connections at the process's exit, and
+            # SQLite folds its write-ahead log back into the file (and removes the
+            # -wal and -shm files) only when the last connection closes.
+            self.store.dispose()
 
 
 def in_process_executors(model: str, modes: Iterable[Mode]) -> dict[Mode, InProcessExecutor]:
@@ -156,7 +163,7 @@ def in_process_executors(model: str, modes: Iterable[Mode]) -> dict[Mode, InProc
             raise
         judge = _judge_here
     freeze_startup_heap()  # a label run is one long process too
-    engines = _Engines(runner, judge, engines=processes, users=len(modes))
+    engines = _Engines(runner, judge, store=factory.kw["bind"], engines=processes, users=len(modes))
     return {
         mode: InProcessExecutor(factory, model_id, mode=mode, engines=engines) for mode in modes
     }

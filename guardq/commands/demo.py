@@ -86,10 +86,14 @@ def run(args: argparse.Namespace) -> int:
 
     began = time.perf_counter()
     results: dict[int, ItemResult] = {}
-    for mode, executor in executors.items():
-        positions = [i for i, (row_mode, _, _) in enumerate(rows) if row_mode is mode]
-        job_results = executor.results(executor.submit([rows[i][2] for i in positions]))
-        results.update(zip(positions, job_results, strict=True))
+    try:
+        for mode, executor in executors.items():
+            positions = [i for i, (row_mode, _, _) in enumerate(rows) if row_mode is mode]
+            job_results = executor.results(executor.submit([rows[i][2] for i in positions]))
+            results.update(zip(positions, job_results, strict=True))
+    finally:
+        for executor in executors.values():
+            executor.close()  # the last one closes the engine and the store, as label's do
     seconds = time.perf_counter() - began
 
     ordered = [results[i] for i in range(len(rows))]

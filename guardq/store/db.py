@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from guardq.settings import get_settings
 
 # With no GUARDQ_DATABASE_URL, guardq runs embedded on this SQLite file in the
-# working directory (git-ignored as *.sqlite3).
+# working directory (git-ignored, with the -wal and -shm files SQLite keeps beside it
+# while it is open).
 DEFAULT_SQLITE_FILE = "guardq.sqlite3"
 
 # Seconds a SQLite writer waits for the file lock, instead of failing at once, when the

@@ -35,6 +35,9 @@ def test_demo_labels_the_examples_through_the_embedded_pipeline_and_store(
     out = capsys.readouterr().out
     rows = EXAMPLES.read_text(encoding="utf-8").splitlines()
     assert f"{len(rows)} items: {len(rows)} judged, 0 failed, 0 served" in out
+    # The command closed its store: SQLite folds the write-ahead log back into the file
+    # and removes it when the last connection closes, so none is left beside it.
+    assert not (tmp_path / "guardq.sqlite3-wal").exists()
 
     store = sqlite3.connect(tmp_path / "guardq.sqlite3")
     responses = sum('"response"' in row for row in rows)

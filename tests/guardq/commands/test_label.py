@@ -88,6 +88,7 @@ def test_label_adds_verdict_columns_to_every_row_in_order(embedded, tmp_path, su
     _write_input(source, rows)
 
     assert _label(source, out) == 0
+    assert not (tmp_path / "store.sqlite3-wal").exists()  # the store was closed
 
     labeled = _read_output(out)
     assert [(r["id"], r["text"], r["lang"]) for r in labeled] == [
@@ -236,6 +237,9 @@ def test_engine_processes_label_every_row_once(embedded, tmp_path):
             time.sleep(0.05)
     assert run.returncode == 0, log.read_text(errors="replace")
     assert len(engines) == 2
+    # The store was closed at the end, after the engine processes: SQLite removed its
+    # write-ahead log when the last connection closed.
+    assert not (tmp_path / "store.sqlite3-wal").exists()
 
     labeled = _read_output(out)
     assert [row["id"] for row in labeled] == list(range(total))
