@@ -51,8 +51,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     worker.add_argument(
         "--per-device",
         type=int,
-        help="worker processes per device, 1 to 16, each with its own copy of the model "
-        "(default: GUARDQ_WORKERS_PER_DEVICE, 1)",
+        help=f"worker processes per device, 1 to {MAX_WORKERS_PER_DEVICE}, each with its own "
+        "copy of the model (default: GUARDQ_WORKERS_PER_DEVICE, 1)",
     )
     worker.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
     worker.add_argument(
